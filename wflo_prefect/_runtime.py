@@ -1,0 +1,244 @@
+"""What happens around every governed run: span, audit start, guards, audit end.
+
+The decorators wrap the user's function with :func:`wrap_function`; Prefect's own
+state hooks (:func:`flow_end_hook`, :func:`task_end_hook`) record how the run
+ended, with the final Prefect state, so a run that Prefect marks Failed or
+Crashed is recorded as such even when the function itself returned.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Generator
+from contextlib import AsyncExitStack, ExitStack
+from typing import Any, Literal
+
+from opentelemetry.trace import Span, Status, StatusCode
+
+from wflo_prefect.governance import GovernedCall, Guard
+from wflo_prefect.ledger import get_ledger
+from wflo_prefect.observability import metrics
+from wflo_prefect.observability.correlation import Correlation, current_correlation
+from wflo_prefect.observability.logging import get_logger
+from wflo_prefect.observability.tracing import get_tracer
+
+__all__ = ["flow_end_hook", "task_end_hook", "wrap_function"]
+
+Kind = Literal["flow", "task"]
+_log = get_logger("runs")
+
+# Trace ids and start times of runs in flight, by Prefect run id, so the end hook
+# (which runs outside the function's span) records the same correlation ids.
+_in_flight: dict[str, tuple[Correlation, float]] = {}
+_in_flight_lock = threading.Lock()
+
+_CONTROL_FLOW = ("Pause", "Abort", "Terminat", "Cancel")
+
+
+def _is_control_flow(exc: BaseException) -> bool:
+    # Pausing, aborting and cancelling are Prefect signals, not failures of the code.
+    return any(name in type(exc).__name__ for name in _CONTROL_FLOW)
+
+
+class _RunScope:
+    """Span, audit start and bookkeeping of one governed execution."""
+
+    def __init__(
+        self, kind: Kind, name: str, operation: str | None, fn: Callable[..., Any]
+    ) -> None:
+        self.kind = kind
+        self.name = name
+        self.operation = operation
+        self.fn = fn
+
+    def start(self, span: Span, args: tuple[Any, ...], kwargs: dict[str, Any]) -> GovernedCall:
+        correlation = current_correlation()
+        call = GovernedCall(
+            kind=self.kind,
+            name=self.name,
+            fn=self.fn,
+            args=args,
+            kwargs=kwargs,
+            operation=self.operation,
+            correlation=correlation,
+        )
+        run_id = correlation.task_run_id if self.kind == "task" else correlation.flow_run_id
+        if run_id is not None:
+            with _in_flight_lock:
+                _in_flight[run_id] = (correlation, time.perf_counter())
+        span.set_attribute("wflo.kind", self.kind)
+        span.set_attribute("wflo.name", self.name)
+        if correlation.flow_run_id:
+            span.set_attribute("prefect.flow_run.id", correlation.flow_run_id)
+        if correlation.task_run_id:
+            span.set_attribute("prefect.task_run.id", correlation.task_run_id)
+        if self.operation:
+            span.set_attribute("wflo.operation", self.operation)
+        payload: dict[str, Any] = {"operation": self.operation} if self.operation else {}
+        get_ledger().audit.record(
+            f"{self.kind}_run.started",
+            correlation=correlation,
+            payload=payload,
+        )
+        _log.info(f"{self.kind}_run.started", name=self.name, operation=self.operation)
+        return call
+
+
+def _fail_span(span: Span, exc: BaseException) -> None:
+    if not _is_control_flow(exc):
+        span.record_exception(exc)
+        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+
+
+def wrap_function(
+    fn: Callable[..., Any],
+    *,
+    kind: Kind,
+    name: str,
+    operation: str | None,
+    guards: tuple[tuple[Guard, Any], ...],
+) -> Callable[..., Any]:
+    """Wrap ``fn`` so each call runs under wflo's governance; keeps its signature."""
+    scope = _RunScope(kind, name, operation, fn)
+    span_name = f"wflo.{kind} {name}"
+    tracer = get_tracer()
+
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            with tracer.start_as_current_span(
+                span_name, record_exception=False, set_status_on_exception=False
+            ) as span:
+                call = scope.start(span, args, kwargs)
+                try:
+                    async with AsyncExitStack() as stack:
+                        for guard, value in guards:
+                            await stack.enter_async_context(guard.around_async(call, value))
+                        return await fn(*args, **kwargs)
+                except BaseException as exc:
+                    _fail_span(span, exc)
+                    raise
+
+        return async_wrapper
+
+    if inspect.isasyncgenfunction(fn):
+
+        @functools.wraps(fn)
+        async def async_gen_wrapper(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+            with tracer.start_as_current_span(
+                span_name, record_exception=False, set_status_on_exception=False
+            ) as span:
+                call = scope.start(span, args, kwargs)
+                try:
+                    async with AsyncExitStack() as stack:
+                        for guard, value in guards:
+                            await stack.enter_async_context(guard.around_async(call, value))
+                        async for item in fn(*args, **kwargs):
+                            yield item
+                except BaseException as exc:
+                    _fail_span(span, exc)
+                    raise
+
+        return async_gen_wrapper
+
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def gen_wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+            with tracer.start_as_current_span(
+                span_name, record_exception=False, set_status_on_exception=False
+            ) as span:
+                call = scope.start(span, args, kwargs)
+                try:
+                    with ExitStack() as stack:
+                        for guard, value in guards:
+                            stack.enter_context(guard.around(call, value))
+                        result = yield from fn(*args, **kwargs)
+                        return result
+                except BaseException as exc:
+                    _fail_span(span, exc)
+                    raise
+
+        return gen_wrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with tracer.start_as_current_span(
+            span_name, record_exception=False, set_status_on_exception=False
+        ) as span:
+            call = scope.start(span, args, kwargs)
+            try:
+                with ExitStack() as stack:
+                    for guard, value in guards:
+                        stack.enter_context(guard.around(call, value))
+                    return fn(*args, **kwargs)
+            except BaseException as exc:
+                _fail_span(span, exc)
+                raise
+
+    return wrapper
+
+
+def _outcome(state: Any) -> str:
+    if state.is_completed():
+        return "completed"
+    if state.is_crashed():
+        return "crashed"
+    if state.is_cancelled() or state.is_cancelling():
+        return "cancelled"
+    return "failed"
+
+
+def _record_end(kind: Kind, run_id: str, fallback: Correlation, state: Any, name: str) -> str:
+    with _in_flight_lock:
+        started = _in_flight.pop(run_id, None)
+    correlation = started[0] if started else fallback
+    duration = time.perf_counter() - started[1] if started else None
+    outcome = _outcome(state)
+    payload: dict[str, Any] = {"state": state.name, "state_type": state.type.value}
+    if state.message:
+        payload["message"] = state.message
+    if duration is not None:
+        payload["duration_s"] = round(duration, 6)
+    get_ledger().audit.record(
+        f"{kind}_run.{outcome}", correlation=correlation, outcome=outcome, payload=payload
+    )
+    _log.info(
+        f"{kind}_run.{outcome}",
+        name=name,
+        state=state.name,
+        flow_run_id=correlation.flow_run_id,
+        task_run_id=correlation.task_run_id,
+        trace_id=correlation.trace_id,
+    )
+    if kind == "flow":
+        metrics.WORKFLOW_EXECUTIONS.labels(name, outcome).inc()
+        if duration is not None:
+            metrics.WORKFLOW_DURATION.labels(name).observe(duration)
+    else:
+        metrics.TASK_EXECUTIONS.labels(name, outcome).inc()
+    return outcome
+
+
+def flow_end_hook(flow: Any, flow_run: Any, state: Any) -> None:
+    """Prefect state hook: record how a governed flow run ended."""
+    fallback = Correlation(
+        flow_run_id=str(flow_run.id),
+        flow_name=flow.name,
+        deployment_id=str(flow_run.deployment_id) if flow_run.deployment_id else None,
+    )
+    _record_end("flow", str(flow_run.id), fallback, state, flow.name)
+
+
+def task_end_hook(task: Any, task_run: Any, state: Any) -> None:
+    """Prefect state hook: record how a governed task run ended."""
+    fallback = Correlation(
+        flow_run_id=str(task_run.flow_run_id) if task_run.flow_run_id else None,
+        task_run_id=str(task_run.id),
+        task_name=task.name,
+    )
+    _record_end("task", str(task_run.id), fallback, state, task.name)

@@ -1,0 +1,124 @@
+"""How capabilities plug into governed flows and tasks.
+
+Each capability (budgets, approvals, policies, compensation, snapshots, the
+sandbox) provides a :class:`Guard` registered under the keyword it answers to on
+:func:`~wflo_prefect.governed_flow` / :func:`~wflo_prefect.governed_task`. When
+the decorator is applied, the guard validates its value; when the run executes,
+the guard's context manager wraps the user's function, in ascending ``order``.
+A keyword whose capability is not part of this version is refused when the
+decorator is applied, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from wflo_prefect.errors import InvalidArgumentError
+from wflo_prefect.observability.correlation import Correlation
+
+__all__ = [
+    "GOVERNANCE_KEYWORDS",
+    "GovernedCall",
+    "Guard",
+    "register_guard",
+    "registered_guards",
+]
+
+#: Keywords the governed decorators take besides Prefect's own.
+GOVERNANCE_KEYWORDS = ("budget", "policies", "approval", "compensate", "sandbox", "snapshot")
+
+
+@dataclass(slots=True)
+class GovernedCall:
+    """One execution of a governed flow or task, as the guards see it."""
+
+    kind: Literal["flow", "task"]
+    name: str
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    operation: str | None
+    correlation: Correlation
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def bound_arguments(self) -> dict[str, Any]:
+        """The call's arguments by parameter name, defaults applied."""
+        bound = inspect.signature(self.fn).bind(*self.args, **self.kwargs)
+        bound.apply_defaults()
+        return dict(bound.arguments)
+
+
+class Guard(ABC):
+    """A capability's hook around governed runs."""
+
+    #: The decorator keyword this guard answers to.
+    keyword: ClassVar[str]
+    #: Guards wrap the function in ascending order (outermost first).
+    order: ClassVar[int] = 100
+
+    @abstractmethod
+    def validate(self, value: Any, *, kind: Literal["flow", "task"], fn: Callable[..., Any]) -> Any:
+        """Check and normalise the keyword's value when the decorator is applied.
+
+        Raise :class:`~wflo_prefect.errors.InvalidArgumentError` naming the bad value.
+        """
+
+    @abstractmethod
+    def around(self, call: GovernedCall, value: Any) -> AbstractContextManager[None]:
+        """A context manager entered before the function runs and left after it."""
+
+    def around_async(self, call: GovernedCall, value: Any) -> AbstractAsyncContextManager[None]:
+        """The async variant; by default the sync context manager, entered in the loop."""
+        return _as_async(self.around(call, value))
+
+
+@asynccontextmanager
+async def _as_async(cm: AbstractContextManager[None]) -> AsyncIterator[None]:
+    with cm:
+        yield
+
+
+_GUARDS: dict[str, Guard] = {}
+
+
+def register_guard(guard: Guard) -> None:
+    """Make ``guard`` answer to its keyword on the governed decorators."""
+    if guard.keyword not in GOVERNANCE_KEYWORDS:
+        raise InvalidArgumentError(
+            "A guard must answer to one of the governance keywords",
+            value=guard.keyword,
+            hint=f"Use one of {', '.join(GOVERNANCE_KEYWORDS)}",
+        )
+    _GUARDS[guard.keyword] = guard
+
+
+def registered_guards() -> dict[str, Guard]:
+    """The registered guards by keyword."""
+    return dict(_GUARDS)
+
+
+def resolve_guards(
+    options: dict[str, Any], *, kind: Literal["flow", "task"], fn: Callable[..., Any]
+) -> tuple[tuple[Guard, Any], ...]:
+    """Validate the governance keywords given to a decorator; return guards in order."""
+    chosen: list[tuple[Guard, Any]] = []
+    for keyword, value in options.items():
+        if value is None or value is False or value == ():
+            continue
+        guard = _GUARDS.get(keyword)
+        if guard is None:
+            raise InvalidArgumentError(
+                f"`{keyword}=` needs a wflo capability this version does not include",
+                value=value,
+                hint=f"Remove `{keyword}=` from @governed_{kind} on {fn.__qualname__}, or "
+                "upgrade wflo-prefect",
+                docs="index.md",
+            )
+        chosen.append((guard, guard.validate(value, kind=kind, fn=fn)))
+    chosen.sort(key=lambda pair: pair[0].order)
+    return tuple(chosen)

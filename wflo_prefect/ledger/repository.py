@@ -1,0 +1,213 @@
+"""The repository layer: the only code that reads or writes the ledger's tables.
+
+:class:`Ledger` owns an engine and hands out short transactions; each capability
+reaches its tables through a sub-repository (``ledger.audit``, and those the
+capabilities add), so SQL lives here and nowhere else. :func:`get_ledger` returns
+the process-wide ledger for the configured URL, migrated on first use.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from wflo_prefect.errors import LedgerError
+from wflo_prefect.ledger.engine import (
+    create_ledger_engine,
+    current_revision,
+    head_revision,
+    upgrade,
+)
+from wflo_prefect.ledger.models import AuditEventRow, utcnow
+from wflo_prefect.ledger.records import AuditEvent
+from wflo_prefect.observability.correlation import Correlation
+from wflo_prefect.settings import get_settings
+
+__all__ = ["AuditRepository", "Ledger", "get_ledger", "reset_ledger_cache"]
+
+
+class Ledger:
+    """Access to one ledger database."""
+
+    def __init__(self, engine: Engine, *, auto_migrate: bool = True) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._auto_migrate = auto_migrate
+        self._ready = threading.Event()
+        self._ready_lock = threading.Lock()
+        self.audit = AuditRepository(self)
+
+    @classmethod
+    def from_url(cls, url: str, *, auto_migrate: bool = True, pool_size: int = 5) -> Ledger:
+        """Open the ledger at ``url`` (SQLite or PostgreSQL)."""
+        return cls(create_ledger_engine(url, pool_size=pool_size), auto_migrate=auto_migrate)
+
+    @property
+    def url(self) -> str:
+        """The database URL with any password hidden."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def ensure_schema(self) -> None:
+        """Bring the schema to the newest revision (once per process)."""
+        if self._ready.is_set():
+            return
+        with self._ready_lock:
+            if self._ready.is_set():
+                return
+            if current_revision(self.engine) != head_revision():
+                if not self._auto_migrate:
+                    raise LedgerError(
+                        "The ledger database is not at the schema this version needs",
+                        value=self.url,
+                        hint="Run `wflo db upgrade`, or set "
+                        "PREFECT_INTEGRATIONS_WFLO_LEDGER_AUTO_MIGRATE=true",
+                        docs="settings.md",
+                    )
+                upgrade(self.engine)
+            self._ready.set()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session in one transaction: committed on success, rolled back on error."""
+        self.ensure_schema()
+        session = self._sessions()
+        try:
+            with session.begin():
+                yield session
+        except OperationalError as exc:
+            raise LedgerError(
+                "The ledger database could not complete a transaction",
+                value=self.url,
+                hint=f"Check the database is reachable and not full ({exc.orig})",
+                docs="settings.md",
+            ) from exc
+        except SQLAlchemyError as exc:
+            raise LedgerError(
+                "A ledger transaction failed", value=self.url, hint=str(exc), docs="settings.md"
+            ) from exc
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        """Close pooled connections (e.g. after a fork, or in tests)."""
+        self.engine.dispose()
+
+
+class AuditRepository:
+    """The audit-event log, keyed by flow run id and trace id."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+
+    def record(
+        self,
+        event: str,
+        *,
+        correlation: Correlation | None = None,
+        actor: str | None = None,
+        outcome: str | None = None,
+        payload: dict[str, Any] | None = None,
+        occurred_at: datetime | None = None,
+    ) -> AuditEvent:
+        """Append one event to the log, keyed by ``correlation``'s ids; return it as stored."""
+        ids = correlation or Correlation()
+        row = AuditEventRow(
+            event=event,
+            occurred_at=occurred_at or utcnow(),
+            flow_run_id=ids.flow_run_id,
+            task_run_id=ids.task_run_id,
+            trace_id=ids.trace_id,
+            span_id=ids.span_id,
+            flow_name=ids.flow_name,
+            task_name=ids.task_name,
+            deployment_id=ids.deployment_id,
+            actor=actor,
+            outcome=outcome,
+            payload=payload or {},
+        )
+        with self._ledger.transaction() as session:
+            session.add(row)
+            session.flush()
+            return AuditEvent.model_validate(row)
+
+    def for_flow_run(self, flow_run_id: str) -> list[AuditEvent]:
+        """Every event of one flow run (its tasks included), oldest first."""
+        with self._ledger.transaction() as session:
+            rows = session.scalars(
+                select(AuditEventRow)
+                .where(AuditEventRow.flow_run_id == flow_run_id)
+                .order_by(AuditEventRow.occurred_at, AuditEventRow.id)
+            ).all()
+            return [AuditEvent.model_validate(r) for r in rows]
+
+    def for_trace(self, trace_id: str) -> list[AuditEvent]:
+        """Every event sharing one trace id, oldest first."""
+        with self._ledger.transaction() as session:
+            rows = session.scalars(
+                select(AuditEventRow)
+                .where(AuditEventRow.trace_id == trace_id)
+                .order_by(AuditEventRow.occurred_at, AuditEventRow.id)
+            ).all()
+            return [AuditEvent.model_validate(r) for r in rows]
+
+    def recent(self, limit: int = 50, *, event_prefix: str | None = None) -> list[AuditEvent]:
+        """The newest ``limit`` events, newest first, optionally of one kind."""
+        with self._ledger.transaction() as session:
+            query = select(AuditEventRow)
+            if event_prefix:
+                query = query.where(AuditEventRow.event.startswith(event_prefix))
+            rows = session.scalars(
+                query.order_by(AuditEventRow.occurred_at.desc(), AuditEventRow.id).limit(limit)
+            ).all()
+            return [AuditEvent.model_validate(r) for r in rows]
+
+
+_ledgers: dict[str, Ledger] = {}
+_ledgers_lock = threading.Lock()
+
+
+_default: Ledger | None = None
+
+
+def get_ledger(url: str | None = None) -> Ledger:
+    """The process-wide ledger for ``url`` (default: the configured one).
+
+    The configured default is resolved once per process (this is on the path of
+    every governed run); :func:`reset_ledger_cache` forgets it.
+    """
+    global _default
+    if url is None and _default is not None:
+        return _default
+    settings = get_settings()
+    resolved = url or settings.ledger_url_value()
+    ledger = _ledgers.get(resolved)
+    if ledger is None:
+        with _ledgers_lock:
+            ledger = _ledgers.get(resolved)
+            if ledger is None:
+                ledger = Ledger.from_url(
+                    resolved,
+                    auto_migrate=settings.ledger_auto_migrate,
+                    pool_size=settings.ledger_pool_size,
+                )
+                _ledgers[resolved] = ledger
+    if url is None:
+        _default = ledger
+    return ledger
+
+
+def reset_ledger_cache() -> None:
+    """Forget cached ledgers and close their connections (tests, forks)."""
+    global _default
+    with _ledgers_lock:
+        _default = None
+        for ledger in _ledgers.values():
+            ledger.dispose()
+        _ledgers.clear()

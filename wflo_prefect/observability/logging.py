@@ -1,0 +1,106 @@
+"""Structured JSON logs that carry run and trace ids, and reach Prefect's run logs.
+
+wflo logs through structlog without touching the application's own structlog
+configuration: its loggers are wrapped stdlib loggers under ``wflo_prefect``,
+rendered as one JSON object per line with ``flow_run_id``, ``task_run_id``,
+``trace_id`` and ``span_id`` added. A handler forwards them to the Prefect API
+while a run is active (so they show in the run's logs in the UI), and, with
+``PREFECT_INTEGRATIONS_WFLO_LOG_TO_STDERR=true``, a second one prints them.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+from prefect.context import FlowRunContext, TaskRunContext
+from prefect.logging.handlers import APILogHandler
+
+from wflo_prefect.observability.correlation import current_correlation
+from wflo_prefect.settings import get_settings
+
+__all__ = ["ROOT_LOGGER", "configure_logging", "get_logger"]
+
+ROOT_LOGGER = "wflo_prefect"
+_configured = False
+_lock = threading.Lock()
+
+
+def _add_correlation(
+    _logger: Any, _name: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    for key, value in current_correlation().as_dict().items():
+        event.setdefault(key, value)
+    return event
+
+
+_PROCESSORS: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    _add_correlation,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+    structlog.processors.format_exc_info,
+    structlog.processors.EventRenamer("message"),
+    structlog.processors.JSONRenderer(sort_keys=False, default=str),
+]
+
+
+class _InRunFilter(logging.Filter):
+    """Pass only records made inside a Prefect flow or task run."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return TaskRunContext.get() is not None or FlowRunContext.get() is not None
+
+
+class RunLogHandler(APILogHandler):
+    """Prefect's API log handler, limited to records made inside a run."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.addFilter(_InRunFilter())
+
+
+def configure_logging(*, force: bool = False) -> None:
+    """Attach wflo's handlers to the ``wflo_prefect`` logger (once per process)."""
+    global _configured
+    if _configured and not force:
+        return
+    with _lock:
+        if _configured and not force:
+            return
+        settings = get_settings()
+        root = logging.getLogger(ROOT_LOGGER)
+        root.setLevel(settings.log_level)
+        root.propagate = False
+        for handler in list(root.handlers):
+            if getattr(handler, "_wflo_owned", False):
+                root.removeHandler(handler)
+        # PREFECT_LOGGING_EXTRA_LOGGERS may already have attached Prefect's handler.
+        if not any(isinstance(h, APILogHandler) for h in root.handlers):
+            run_handler = RunLogHandler()
+            run_handler._wflo_owned = True  # type: ignore[attr-defined]
+            root.addHandler(run_handler)
+        if settings.log_to_stderr:
+            stream = logging.StreamHandler(sys.stderr)
+            stream.setFormatter(logging.Formatter("%(message)s"))
+            stream._wflo_owned = True  # type: ignore[attr-defined]
+            root.addHandler(stream)
+        _configured = True
+
+
+def get_logger(name: str = "") -> structlog.stdlib.BoundLogger:
+    """A structlog logger for ``wflo_prefect.<name>``."""
+    configure_logging()
+    stdlib = logging.getLogger(f"{ROOT_LOGGER}.{name}" if name else ROOT_LOGGER)
+    logger: structlog.stdlib.BoundLogger = structlog.wrap_logger(
+        stdlib,
+        processors=_PROCESSORS,
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    return logger

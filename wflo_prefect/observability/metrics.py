@@ -1,0 +1,55 @@
+"""Prometheus metrics, named as in the product's seeds (``wflo_*``).
+
+They live in one registry, :data:`REGISTRY`, which the process exports when
+``PREFECT_INTEGRATIONS_WFLO_METRICS_PORT`` is set (or an application mounts it).
+Capabilities define their metrics here so every name is in one place.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+
+__all__ = [
+    "REGISTRY",
+    "TASK_EXECUTIONS",
+    "WORKFLOW_DURATION",
+    "WORKFLOW_EXECUTIONS",
+    "serve_metrics",
+]
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+WORKFLOW_EXECUTIONS = Counter(
+    "wflo_workflow_executions",
+    "Governed flow runs that ended, by outcome.",
+    ["workflow_name", "status"],
+    registry=REGISTRY,
+)
+WORKFLOW_DURATION = Histogram(
+    "wflo_workflow_duration_seconds",
+    "Wall time of governed flow runs.",
+    ["workflow_name"],
+    registry=REGISTRY,
+    buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
+)
+TASK_EXECUTIONS = Counter(
+    "wflo_task_executions",
+    "Governed task runs that ended, by outcome.",
+    ["task_name", "status"],
+    registry=REGISTRY,
+)
+
+_served_port: int | None = None
+_lock = threading.Lock()
+
+
+def serve_metrics(port: int, addr: str = "127.0.0.1") -> int:
+    """Serve :data:`REGISTRY` over HTTP on ``port`` (once per process); return the port."""
+    global _served_port
+    with _lock:
+        if _served_port is None:
+            server, _thread = start_http_server(port, addr=addr, registry=REGISTRY)
+            _served_port = server.server_port
+        return _served_port

@@ -1,0 +1,87 @@
+"""Typed settings, read through Prefect's own settings machinery.
+
+Every field is an environment variable ``PREFECT_INTEGRATIONS_WFLO_<FIELD>``, a
+key under ``[integrations.wflo]`` in ``prefect.toml``, or under
+``[tool.prefect.integrations.wflo]`` in ``pyproject.toml``. The defaults work on a
+laptop: an embedded SQLite ledger under the Prefect home, JSON logs, no network.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from prefect.settings import get_current_settings
+from prefect.settings.base import PrefectBaseSettings, build_settings_config
+from pydantic import Field, SecretStr
+
+__all__ = ["WfloSettings", "get_settings"]
+
+
+class WfloSettings(PrefectBaseSettings):
+    """Settings of wflo-prefect (``PREFECT_INTEGRATIONS_WFLO_*``)."""
+
+    model_config = build_settings_config(("integrations", "wflo"))
+
+    ledger_url: SecretStr | None = Field(
+        default=None,
+        description=(
+            "SQLAlchemy URL of the governance ledger. Empty means an embedded SQLite "
+            "file at `<PREFECT_HOME>/wflo/ledger.db`. Teams use PostgreSQL, e.g. "
+            "`postgresql+psycopg://user:pass@db:5432/wflo`."
+        ),
+        examples=["postgresql+psycopg://wflo:secret@db.internal:5432/wflo"],
+    )
+    ledger_auto_migrate: bool = Field(
+        default=True,
+        description="Apply the ledger's migrations automatically on first use.",
+    )
+    ledger_pool_size: int = Field(
+        default=5,
+        ge=1,
+        description="Connections kept open per process for a PostgreSQL ledger.",
+    )
+    log_format: Literal["json", "console"] = Field(
+        default="json",
+        description="How wflo's structured log lines are rendered on stderr.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO",
+        description="Level of the `wflo_prefect` logger.",
+    )
+    log_to_stderr: bool = Field(
+        default=False,
+        description=(
+            "Also print wflo's JSON lines on stderr. They always reach Prefect's run "
+            "logs inside a run."
+        ),
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Serve Prometheus metrics on this port from each process; empty: off.",
+    )
+    docker_host: str | None = Field(
+        default=None,
+        description=(
+            "Docker engine URL; empty means the `DOCKER_HOST` environment or the local socket."
+        ),
+        examples=["unix:///var/run/docker.sock"],
+    )
+    sandbox_image: str = Field(
+        default="wflo-sandbox:latest",
+        description="Image the sandbox runs code in (built by `wflo sandbox build-image`).",
+    )
+
+    def ledger_url_value(self) -> str:
+        """The ledger's URL, resolving the embedded default under the Prefect home."""
+        if self.ledger_url is not None and self.ledger_url.get_secret_value():
+            return self.ledger_url.get_secret_value()
+        home = Path(get_current_settings().home).expanduser()
+        return f"sqlite:///{home / 'wflo' / 'ledger.db'}"
+
+
+def get_settings() -> WfloSettings:
+    """Read the settings now (environment, profile and toml files)."""
+    return WfloSettings()
