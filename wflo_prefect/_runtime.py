@@ -104,13 +104,12 @@ def wrap_function(
     """Wrap ``fn`` so each call runs under wflo's governance; keeps its signature."""
     scope = _RunScope(kind, name, operation, fn)
     span_name = f"wflo.{kind} {name}"
-    tracer = get_tracer()
 
     if inspect.iscoroutinefunction(fn):
 
         @functools.wraps(fn)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            with tracer.start_as_current_span(
+            with get_tracer().start_as_current_span(
                 span_name, record_exception=False, set_status_on_exception=False
             ) as span:
                 call = scope.start(span, args, kwargs)
@@ -129,7 +128,7 @@ def wrap_function(
 
         @functools.wraps(fn)
         async def async_gen_wrapper(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-            with tracer.start_as_current_span(
+            with get_tracer().start_as_current_span(
                 span_name, record_exception=False, set_status_on_exception=False
             ) as span:
                 call = scope.start(span, args, kwargs)
@@ -149,7 +148,7 @@ def wrap_function(
 
         @functools.wraps(fn)
         def gen_wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
-            with tracer.start_as_current_span(
+            with get_tracer().start_as_current_span(
                 span_name, record_exception=False, set_status_on_exception=False
             ) as span:
                 call = scope.start(span, args, kwargs)
@@ -167,7 +166,7 @@ def wrap_function(
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with tracer.start_as_current_span(
+        with get_tracer().start_as_current_span(
             span_name, record_exception=False, set_status_on_exception=False
         ) as span:
             call = scope.start(span, args, kwargs)

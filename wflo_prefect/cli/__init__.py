@@ -1,0 +1,41 @@
+"""The ``wflo`` command line (typer + rich, like Prefect's own CLI).
+
+Each concern has its own module with its own typer app; this module assembles
+them. Capabilities add their sub-commands here (``costs``, ``budgets``,
+``approvals``, ``sandbox`` ...).
+"""
+
+from __future__ import annotations
+
+import typer
+
+from wflo_prefect._version import __version__
+from wflo_prefect.cli import db, debug, doctor
+from wflo_prefect.cli._console import console
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="wflo",
+    help="Safety controls for AI-agent workflows on Prefect.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode="rich",
+)
+app.add_typer(db.app, name="db")
+app.command("debug")(debug.debug)
+app.command("doctor")(doctor.doctor)
+
+
+@app.command("version")
+def version() -> None:
+    """Print the versions of wflo-prefect and Prefect."""
+    import prefect
+
+    console.print(f"wflo-prefect {__version__}")
+    console.print(f"prefect      {prefect.__version__}")
+
+
+def main() -> None:
+    """Entry point of the ``wflo`` console script."""
+    app()
