@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from opentelemetry.trace import Span, Status, StatusCode
 
-from wflo_prefect.governance import GovernedCall, Guard
+from wflo_prefect.governance import ExecutingGuard, GovernedCall, Guard
 from wflo_prefect.ledger import get_ledger
 from wflo_prefect.observability import metrics
 from wflo_prefect.observability.correlation import Correlation, current_correlation
@@ -103,6 +103,7 @@ def wrap_function(
 ) -> Callable[..., Any]:
     """Wrap ``fn`` so each call runs under wflo's governance; keeps its signature."""
     scope = _RunScope(kind, name, operation, fn)
+    executor = next(((g, v) for g, v in guards if isinstance(g, ExecutingGuard)), None)
     span_name = f"wflo.{kind} {name}"
 
     if inspect.iscoroutinefunction(fn):
@@ -117,6 +118,8 @@ def wrap_function(
                     async with AsyncExitStack() as stack:
                         for guard, value in guards:
                             await stack.enter_async_context(guard.around_async(call, value))
+                        if executor is not None:
+                            return await executor[0].execute_async(call, executor[1])
                         return await fn(*args, **kwargs)
                 except BaseException as exc:
                     _fail_span(span, exc)
@@ -174,6 +177,8 @@ def wrap_function(
                 with ExitStack() as stack:
                     for guard, value in guards:
                         stack.enter_context(guard.around(call, value))
+                    if executor is not None:
+                        return executor[0].execute(call, executor[1])
                     return fn(*args, **kwargs)
             except BaseException as exc:
                 _fail_span(span, exc)

@@ -23,6 +23,7 @@ from wflo_prefect.observability.correlation import Correlation
 
 __all__ = [
     "GOVERNANCE_KEYWORDS",
+    "ExecutingGuard",
     "GovernedCall",
     "Guard",
     "register_guard",
@@ -77,6 +78,24 @@ class Guard(ABC):
         return _as_async(self.around(call, value))
 
 
+class ExecutingGuard(Guard):
+    """A guard that runs the function itself, elsewhere (e.g. in a sandbox).
+
+    At most one executing guard applies to a function; it is entered like any
+    guard, then :meth:`execute` replaces the direct call of the function.
+    """
+
+    @abstractmethod
+    def execute(self, call: GovernedCall, value: Any) -> Any:
+        """Run ``call.fn(*call.args, **call.kwargs)`` and return its result."""
+
+    async def execute_async(self, call: GovernedCall, value: Any) -> Any:
+        """Run an async function's call; by default in a worker thread."""
+        import anyio.to_thread
+
+        return await anyio.to_thread.run_sync(self.execute, call, value)
+
+
 @asynccontextmanager
 async def _as_async(cm: AbstractContextManager[None]) -> AsyncIterator[None]:
     with cm:
@@ -121,4 +140,11 @@ def resolve_guards(
             )
         chosen.append((guard, guard.validate(value, kind=kind, fn=fn)))
     chosen.sort(key=lambda pair: pair[0].order)
+    executing = [g.keyword for g, _ in chosen if isinstance(g, ExecutingGuard)]
+    if len(executing) > 1:
+        raise InvalidArgumentError(
+            "Only one of these keywords can run the function elsewhere",
+            value=executing,
+            hint=f"Keep one of them on {fn.__qualname__}",
+        )
     return tuple(chosen)
