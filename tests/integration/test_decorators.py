@@ -62,7 +62,8 @@ def test_flow_run_audit_trail(ledger: Ledger) -> None:
     flow_run_id = str(state.state_details.flow_run_id)
     assert {e.flow_run_id for e in events} == {flow_run_id}
     assert len({e.trace_id for e in events}) == 1
-    assert events[0].trace_id and len(events[0].trace_id) == 32
+    assert events[0].trace_id is not None
+    assert len(events[0].trace_id) == 32
     assert events[1].payload == {"operation": "add"}
     assert events[-1].outcome == "completed"
     assert events[-1].payload["state"] == "Completed"
