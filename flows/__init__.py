@@ -1,0 +1,1 @@
+"""Example flows governed by wflo-prefect (deployable with prefect.yaml)."""
