@@ -20,7 +20,9 @@ _home = tempfile.mkdtemp(prefix="wflo-bench-")
 os.environ.setdefault("PREFECT_HOME", _home)
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
-os.environ.setdefault("PREFECT_INTEGRATIONS_WFLO_LEDGER_URL", f"sqlite:///{Path(_home) / 'ledger.db'}")
+os.environ.setdefault(
+    "PREFECT_INTEGRATIONS_WFLO_LEDGER_URL", f"sqlite:///{Path(_home) / 'ledger.db'}"
+)
 
 from prefect import flow, task  # noqa: E402
 from prefect.testing.utilities import prefect_test_harness  # noqa: E402

@@ -27,7 +27,11 @@ def seed_database(path: Path, *, rows: int = 12) -> Path:
         db.executemany(
             "INSERT INTO customers VALUES (?, ?, ?)",
             [
-                (i, f"user{i}@example.com", (now - timedelta(days=400 if i % 3 == 0 else 5)).isoformat())
+                (
+                    i,
+                    f"user{i}@example.com",
+                    (now - timedelta(days=400 if i % 3 == 0 else 5)).isoformat(),
+                )
                 for i in range(1, rows + 1)
             ],
         )

@@ -33,7 +33,9 @@ def demo_audit(work: Path) -> str:
     result = state.result()
     console.print(f"data-cleanup finished [bold]{state.name}[/bold]: {result}")
     events = audit_trail(state)
-    console.print(render_audit(events, f"Audit trail of flow run {state.state_details.flow_run_id}"))
+    console.print(
+        render_audit(events, f"Audit trail of flow run {state.state_details.flow_run_id}")
+    )
     if not state.is_completed() or len(events) < 8:
         raise SystemExit("demo: the governed run did not complete with a full audit trail")
     return str(state.state_details.flow_run_id)

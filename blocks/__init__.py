@@ -1,0 +1,1 @@
+"""Block documents the example deployments use, as code (see blocks/README.md)."""
