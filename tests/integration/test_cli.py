@@ -106,3 +106,49 @@ def test_doctor_passes_with_the_provisioned_services(docker_client: object) -> N
     result = runner.invoke(app, ["doctor"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "runsc is registered" in result.output
+
+
+def _governed_run() -> str:
+    @governed_task
+    def traced_step() -> int:
+        return 1
+
+    @governed_flow(name="traced")
+    def traced() -> int:
+        return traced_step()
+
+    return str(traced(return_state=True).state_details.flow_run_id)
+
+
+def test_trace_exports_a_correlated_timeline(ledger: Ledger, tmp_path: Path) -> None:
+    """`wflo trace --export` writes Prefect's and wflo's view of the run, one trace id."""
+    import json
+
+    run_id = _governed_run()
+    target = tmp_path / "trace.json"
+    result = runner.invoke(app, ["trace", run_id, "--export", str(target)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(target.read_text())
+    assert data["flow_run_id"] == run_id
+    assert len(data["trace_ids"]) == 1
+    assert data["prefect"]["state"] == "Completed"
+    assert [t["state"] for t in data["prefect"]["task_runs"]] == ["Completed"]
+    assert [e["event"] for e in data["audit"]][-1] == "flow_run.completed"
+    shown = runner.invoke(app, ["trace", run_id], env={"COLUMNS": "200"})
+    assert "task traced_step" in shown.output
+
+
+def test_logs_prints_the_runs_log_lines(ledger: Ledger) -> None:
+    """`wflo logs --wflo-only` prints wflo's JSON lines stored in Prefect for the run."""
+    import time
+
+    run_id = _governed_run()
+    for _ in range(50):  # Prefect ships logs in the background; wait until they are stored
+        result = runner.invoke(app, ["logs", run_id, "--wflo-only"], env={"COLUMNS": "400"})
+        if "flow_run.completed" in result.output:
+            break
+        time.sleep(0.1)
+    assert result.exit_code == 0, result.output
+    assert "task_run.started" in result.output
+    assert "flow_run.completed" in result.output
+    assert "Beginning flow run" not in result.output

@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 
 from wflo_prefect._version import __version__
-from wflo_prefect.cli import db, debug, doctor
+from wflo_prefect.cli import db, debug, doctor, runs
 from wflo_prefect.cli._console import console
 
 __all__ = ["app", "main"]
@@ -25,6 +25,8 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.command("debug")(debug.debug)
 app.command("doctor")(doctor.doctor)
+app.command("trace")(runs.trace)
+app.command("logs")(runs.logs)
 
 
 @app.command("version")

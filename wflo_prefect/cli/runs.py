@@ -1,0 +1,113 @@
+"""``wflo trace`` and ``wflo logs``: one run's timeline and its log lines."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.tree import Tree
+
+from wflo_prefect.cli._console import console, exit_with_error
+from wflo_prefect.cli._runs import RunView, load_run, parse_run_id
+
+
+def _when(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def timeline(view: RunView) -> dict[str, Any]:
+    """The run as JSON: Prefect's view (flow run, task runs) and wflo's audit events."""
+    flow_run = view.flow_run
+    return {
+        "flow_run_id": str(view.flow_run_id),
+        "trace_ids": sorted({e.trace_id for e in view.events if e.trace_id}),
+        "prefect": None
+        if flow_run is None
+        else {
+            "name": flow_run.name,
+            "state": flow_run.state.name if flow_run.state else None,
+            "start_time": _when(flow_run.start_time),
+            "end_time": _when(flow_run.end_time),
+            "deployment_id": str(flow_run.deployment_id) if flow_run.deployment_id else None,
+            "task_runs": [
+                {
+                    "id": str(tr.id),
+                    "name": tr.name,
+                    "state": tr.state.name if tr.state else None,
+                    "start_time": _when(tr.start_time),
+                    "end_time": _when(tr.end_time),
+                }
+                for tr in sorted(view.task_runs, key=lambda t: t.expected_start_time or t.created)
+            ],
+        },
+        "audit": [e.model_dump(mode="json") for e in view.events],
+        "prefect_error": view.prefect_error,
+    }
+
+
+def trace(
+    run_id: str = typer.Argument(..., help="The flow run id (a UUID)."),
+    export: Path | None = typer.Option(None, help="Write the timeline as JSON to this file."),
+) -> None:
+    """Show a run's timeline as a tree (flow, tasks, audit events), or export it as JSON."""
+    view = load_run(parse_run_id(run_id))
+    if not view.events and view.flow_run is None:
+        exit_with_error(f"neither Prefect nor the ledger knows flow run {run_id}")
+    data = timeline(view)
+    if export is not None:
+        export.write_text(json.dumps(data, indent=2))
+        console.print(f"Wrote the timeline of {run_id} to {export}.")
+        return
+    title = data["prefect"]["name"] if data["prefect"] else str(view.flow_run_id)
+    tree = Tree(f"[bold]flow run {title}[/bold]  trace {', '.join(data['trace_ids']) or '-'}")
+    by_task: dict[str | None, list[Any]] = {}
+    for event in view.events:
+        by_task.setdefault(event.task_run_id, []).append(event)
+    for event in by_task.pop(None, []):
+        tree.add(f"{event.occurred_at:%H:%M:%S.%f} {event.event} {event.outcome or ''}")
+    for task_run_id, events in by_task.items():
+        branch = tree.add(f"task {events[0].task_name} ({task_run_id})")
+        for event in events:
+            branch.add(f"{event.occurred_at:%H:%M:%S.%f} {event.event} {event.outcome or ''}")
+    console.print(tree)
+
+
+def logs(
+    run_id: str = typer.Argument(..., help="The flow run id (a UUID)."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the run ends."),
+    wflo_only: bool = typer.Option(False, help="Only wflo's own structured lines."),
+) -> None:
+    """Print a flow run's logs from the Prefect API (wflo's JSON lines included)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.client.schemas.sorting import LogSort
+
+    flow_run_id = parse_run_id(run_id)
+    seen: set[Any] = set()
+    with get_client(sync_client=True) as client:
+        while True:
+            batch = client.read_logs(
+                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])),
+                sort=LogSort.TIMESTAMP_ASC,
+                limit=200,
+                offset=len(seen),
+            )
+            for log in batch:
+                seen.add(log.id)
+                if wflo_only and not log.name.startswith("wflo_prefect"):
+                    continue
+                console.print(
+                    f"{log.timestamp:%H:%M:%S.%f} {log.name}: {log.message}", markup=False
+                )
+            if len(batch) == 200:
+                continue
+            if not follow:
+                break
+            state = client.read_flow_run(flow_run_id).state
+            if state is not None and state.is_final():
+                follow = False  # one last read picks up lines written at the end
+                continue
+            time.sleep(1)
