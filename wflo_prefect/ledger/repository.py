@@ -19,8 +19,6 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from wflo_prefect.errors import LedgerError
-from wflo_prefect.ledger.approvals import ApprovalRepository
-from wflo_prefect.ledger.costs import CostRepository
 from wflo_prefect.ledger.engine import (
     create_ledger_engine,
     current_revision,
@@ -45,8 +43,6 @@ class Ledger:
         self._ready = threading.Event()
         self._ready_lock = threading.Lock()
         self.audit = AuditRepository(self)
-        self.costs = CostRepository(self)
-        self.approvals = ApprovalRepository(self)
 
     @classmethod
     def from_url(cls, url: str, *, auto_migrate: bool = True, pool_size: int = 5) -> Ledger:
