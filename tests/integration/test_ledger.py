@@ -99,6 +99,7 @@ def test_money_is_decimal_exactly(any_ledger: Ledger) -> None:
 
 def test_failed_transaction_leaves_nothing(any_ledger: Ledger) -> None:
     """An error inside a transaction rolls back everything written in it."""
+
     def write_then_fail() -> None:
         with any_ledger.transaction() as session:
             session.add(CostEntryRow(provider="openai", model="m", cost_usd=Decimal(1)))
