@@ -55,6 +55,7 @@ class _RunScope:
         self.fn = fn
 
     def start(self, span: Span, args: tuple[Any, ...], kwargs: dict[str, Any]) -> GovernedCall:
+        metrics.ensure_metrics_server()
         correlation = current_correlation()
         call = GovernedCall(
             kind=self.kind,

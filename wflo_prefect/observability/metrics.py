@@ -16,6 +16,7 @@ __all__ = [
     "TASK_EXECUTIONS",
     "WORKFLOW_DURATION",
     "WORKFLOW_EXECUTIONS",
+    "ensure_metrics_server",
     "serve_metrics",
 ]
 
@@ -53,3 +54,22 @@ def serve_metrics(port: int, addr: str = "127.0.0.1") -> int:
             server, _thread = start_http_server(port, addr=addr, registry=REGISTRY)
             _served_port = server.server_port
         return _served_port
+
+
+_settings_checked = False
+
+
+def ensure_metrics_server() -> int | None:
+    """Serve metrics if ``PREFECT_INTEGRATIONS_WFLO_METRICS_PORT`` is set (checked once).
+
+    Called at the start of every governed run, so a worker process exports its
+    metrics as soon as it runs governed code; ``0`` picks a free port.
+    """
+    global _settings_checked
+    if _settings_checked:
+        return _served_port
+    from wflo_prefect.settings import get_settings
+
+    _settings_checked = True
+    port = get_settings().metrics_port
+    return None if port is None else serve_metrics(port)
