@@ -126,10 +126,17 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         try:
             if engine.dialect.name == "postgresql":
                 with engine.connect() as conn:
-                    # A session advisory lock serialises first use across machines.
+                    # A session advisory lock serialises first use across machines. It is
+                    # released only after the migration committed, so the next holder
+                    # sees the new revision and does nothing.
                     conn.execute(text("SELECT pg_advisory_lock(7242001)"))
+                    conn.commit()
                     try:
                         _run_upgrade(engine, conn, revision)
+                        conn.commit()
+                    except BaseException:
+                        conn.rollback()
+                        raise
                     finally:
                         conn.execute(text("SELECT pg_advisory_unlock(7242001)"))
                         conn.commit()
