@@ -1,0 +1,99 @@
+"""A local server speaking Anthropic's Messages API: JSON and SSE streaming.
+
+Usage as Anthropic reports it (``input_tokens`` excludes cache reads and writes,
+which come as ``cache_read_input_tokens`` / ``cache_creation_input_tokens``); a
+stream starts with ``message_start`` (input usage), sends ``content_block_*`` and
+``ping`` events, then ``message_delta`` with the cumulative ``output_tokens`` and
+``message_stop``. ``request-id`` headers; Anthropic's error object.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from fakes.llm_http import FakeLLMServer, Received, Reply, count_tokens, sse
+
+_ids = itertools.count(1)
+
+
+class FakeAnthropic(FakeLLMServer):
+    """The fake Anthropic API (point the client's ``base_url`` at ``server.url``)."""
+
+    #: Of each request's input tokens, this many are reported as cache reads.
+    cache_read_tokens = 0
+
+    def respond(self, request: Received) -> Reply:
+        n = next(_ids)
+        headers = {"request-id": f"req_{n:06d}"}
+        if not request.path.endswith("/v1/messages"):
+            return Reply(
+                404, {"type": "error", "error": {"type": "not_found_error", "message": "Not found"}}
+            )
+        body = request.body
+        total_input = count_tokens([body.get("system") or "", body.get("messages", [])])
+        cached = min(self.cache_read_tokens, total_input)
+        output = min(self.reply_tokens, int(body["max_tokens"]))
+        usage = {
+            "input_tokens": total_input - cached,
+            "output_tokens": output,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": cached,
+        }
+        message: dict[str, Any] = {
+            "id": f"msg_{n:06d}",
+            "type": "message",
+            "role": "assistant",
+            "model": body["model"],
+            "content": [{"type": "text", "text": "Hello!"}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": usage,
+        }
+        if not body.get("stream"):
+            return Reply(json_body=message, headers=headers)
+        start = {
+            **message,
+            "content": [],
+            "stop_reason": None,
+            "usage": {**usage, "output_tokens": 1},
+        }
+        events: list[tuple[str | None, Any]] = [
+            ("message_start", {"type": "message_start", "message": start}),
+            (
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": 0,
+                    "content_block": {"type": "text", "text": ""},
+                },
+            ),
+            ("ping", {"type": "ping"}),
+            (
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": "Hello!"},
+                },
+            ),
+            ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            (
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                    "usage": {"output_tokens": output},
+                },
+            ),
+            ("message_stop", {"type": "message_stop"}),
+        ]
+        return Reply(events=sse(events), headers=headers)
+
+    def error(self, status: int) -> Reply:
+        kind = "overloaded_error" if status == 529 else "api_error"
+        return Reply(
+            status,
+            {"type": "error", "error": {"type": kind, "message": f"fake error {status}"}},
+            headers={"request-id": "req_error", "x-should-retry": "false"},
+        )

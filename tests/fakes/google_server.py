@@ -1,0 +1,69 @@
+"""A local server speaking the Gemini API (generateContent), JSON and SSE.
+
+``POST /{version}/models/{model}:generateContent`` answers a GenerateContentResponse
+with ``usageMetadata`` (``promptTokenCount``, ``candidatesTokenCount``,
+``totalTokenCount``), ``modelVersion`` and ``responseId``;
+``:streamGenerateContent?alt=sse`` sends the same as ``data:`` chunks, usage
+growing with each chunk. Errors use Google's ``{"error": {code, message, status}}``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from fakes.llm_http import FakeLLMServer, Received, Reply, count_tokens, sse
+
+_ids = itertools.count(1)
+
+
+class FakeGemini(FakeLLMServer):
+    """The fake Gemini API (``HttpOptions(base_url=server.url)``)."""
+
+    def respond(self, request: Received) -> Reply:
+        n = next(_ids)
+        path = request.path.split("?", 1)[0]
+        model = path.rsplit("/", 1)[-1].split(":", 1)[0]
+        body = request.body
+        prompt = count_tokens([body.get("contents", []), body.get("systemInstruction") or {}])
+        limit = int((body.get("generationConfig") or {}).get("maxOutputTokens") or 10_000)
+        output = min(self.reply_tokens, limit)
+
+        def chunk(text: str, produced: int, finish: str | None) -> dict[str, Any]:
+            candidate: dict[str, Any] = {
+                "content": {"parts": [{"text": text}], "role": "model"},
+                "index": 0,
+            }
+            if finish:
+                candidate["finishReason"] = finish
+            return {
+                "candidates": [candidate],
+                "usageMetadata": {
+                    "promptTokenCount": prompt,
+                    "candidatesTokenCount": produced,
+                    "totalTokenCount": prompt + produced,
+                },
+                "modelVersion": model,
+                "responseId": f"resp-{n:06d}",
+            }
+
+        if path.endswith(":generateContent"):
+            return Reply(json_body=chunk("Hello!", output, "STOP"))
+        if path.endswith(":streamGenerateContent"):
+            half = output // 2
+            events = [(None, chunk("Hel", half, None)), (None, chunk("lo!", output, "STOP"))]
+            return Reply(events=sse(events))
+        return self.error(404)
+
+    def error(self, status: int) -> Reply:
+        names = {404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL"}
+        return Reply(
+            status,
+            {
+                "error": {
+                    "code": status,
+                    "message": f"fake error {status}",
+                    "status": names.get(status, "UNKNOWN"),
+                }
+            },
+        )

@@ -1,0 +1,114 @@
+"""``wflo budgets``: the budgets governed flows registered, and their current windows."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import typer
+from rich.table import Table
+
+from wflo_prefect.cli._console import console, exit_with_error
+from wflo_prefect.errors import WfloError
+from wflo_prefect.ledger import get_ledger
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Budgets and how much of them is spent.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_budgets() -> None:
+    """Every budget registered by a governed run (name, scope, limit, period, action)."""
+    try:
+        budgets = get_ledger().costs.budgets()
+    except WfloError as exc:
+        exit_with_error(exc)
+    if not budgets:
+        console.print("No budgets registered yet (they are registered when a governed run starts).")
+        return
+    table = Table(title="Budgets", title_justify="left")
+    for column in (
+        "name",
+        "scope",
+        "limit (USD)",
+        "period",
+        "time zone",
+        "thresholds",
+        "on exceeded",
+    ):
+        table.add_column(column)
+    for b in budgets:
+        scope = f"{b.scope}={b.scope_value}" if b.scope_value else b.scope
+        table.add_row(
+            b.name,
+            scope,
+            str(b.max_usd),
+            b.period,
+            b.timezone,
+            ", ".join(str(t) for t in b.alert_thresholds),
+            b.on_exceeded,
+        )
+    console.print(table)
+
+
+@app.command("status")
+def status(
+    name: str = typer.Argument(None, help="Only this budget."),
+    limit: int = typer.Option(20, "--limit", min=1, help="Windows to show per budget."),
+) -> None:
+    """Spent, held and remaining money in each budget's newest windows."""
+    try:
+        ledger = get_ledger()
+        names = [name] if name else [b.name for b in ledger.costs.budgets()]
+        table = Table(title="Budget windows", title_justify="left")
+        for column in (
+            "budget key",
+            "window start (UTC)",
+            "limit",
+            "spent",
+            "held",
+            "used",
+            "alerts",
+        ):
+            table.add_column(column)
+        rows = 0
+        for budget_name in names:
+            for w in ledger.costs.windows(f"{budget_name}|")[:limit]:
+                used = (w.spent_usd / w.limit_usd * 100) if w.limit_usd else Decimal(0)
+                table.add_row(
+                    w.budget_key,
+                    w.window_start.strftime("%Y-%m-%d %H:%M"),
+                    str(w.limit_usd),
+                    str(w.spent_usd),
+                    str(w.reserved_usd),
+                    f"{used:.1f}%",
+                    ", ".join(w.alerts_fired),
+                )
+                rows += 1
+    except WfloError as exc:
+        exit_with_error(exc)
+    if not rows:
+        console.print(
+            "No spend recorded against " + (f"budget {name!r}." if name else "any budget.")
+        )
+        raise typer.Exit(1 if name else 0)
+    console.print(table)
+
+
+@app.command("reclaim")
+def reclaim(
+    older_than: str = typer.Option(
+        "1h", "--older-than", help="Holds taken longer ago than this: 30m, 1h, 2d ..."
+    ),
+) -> None:
+    """Give back money held by calls whose process died (holds older than --older-than)."""
+    from wflo_prefect.cli.costs import parse_since
+
+    try:
+        cutoff = parse_since(older_than)
+        expired = get_ledger().costs.expire_stale(cutoff)
+    except WfloError as exc:
+        exit_with_error(exc)
+    console.print(
+        f"Gave back {expired} abandoned hold(s) taken before {cutoff:%Y-%m-%d %H:%M} UTC."
+    )

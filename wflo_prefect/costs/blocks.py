@@ -1,0 +1,93 @@
+"""Blocks operators edit in the Prefect UI: budgets and custom prices, loaded by name.
+
+A flow declared with ``governed_flow(budget="team-a-monthly")`` loads the
+``WfloBudget`` block of that name at the start of every run, so changing the
+limit in the UI takes effect on the next run without a redeploy.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from prefect.blocks.core import Block
+from pydantic import Field
+
+from wflo_prefect.costs.budget import Budget, OnExceeded, Period, Scope
+from wflo_prefect.costs.prices import CustomPrice, register_price
+
+__all__ = ["WfloBudget", "WfloCustomPrice"]
+
+
+class WfloBudget(Block):
+    """A budget (limit, scope, period, thresholds, action) kept as a Prefect block."""
+
+    _block_type_name = "wflo Budget"
+    _block_type_slug = "wflo-budget"
+    _description = "A USD budget every LLM call of governed flows is checked against."
+    _documentation_url = "https://github.com/wflo-ai/wflo-prefect/blob/main/docs/costs.md"  # type: ignore[assignment]
+
+    max_usd: Decimal = Field(gt=0, description="Limit in USD.", examples=["25.00"])
+    scope: Scope = Field(default="flow", description="Whose spend is counted.")
+    period: Period = Field(default="monthly", description="Calendar window of the limit.")
+    alert_thresholds: list[Decimal] = Field(
+        default_factory=lambda: [Decimal("0.5"), Decimal("0.75"), Decimal("0.9")],
+        description="Fractions of the limit that alert once per window.",
+    )
+    on_exceeded: OnExceeded = Field(default="halt", description="halt, alert or ignore.")
+    scope_value: str | None = Field(
+        default=None, description="The tag (scope=tag) or the one user/flow/deployment."
+    )
+    timezone: str | None = Field(
+        default=None, description="IANA zone of the windows (default: the costs setting)."
+    )
+
+    def to_budget(self, name: str | None = None) -> Budget:
+        """The :class:`Budget` this block describes, named after the block document."""
+        return Budget(
+            self.max_usd,
+            scope=self.scope,
+            period=self.period,
+            alert_thresholds=tuple(self.alert_thresholds),
+            on_exceeded=self.on_exceeded,
+            scope_value=self.scope_value,
+            timezone=self.timezone,
+            name=name or getattr(self, "_block_document_name", None),
+        )
+
+
+class WfloCustomPrice(Block):
+    """A custom price for one provider's model, per million tokens."""
+
+    _block_type_name = "wflo Custom Price"
+    _block_type_slug = "wflo-custom-price"
+    _description = "A price for a model genai-prices does not know, or a negotiated rate."
+    _documentation_url = "https://github.com/wflo-ai/wflo-prefect/blob/main/docs/costs.md"  # type: ignore[assignment]
+
+    provider: str = Field(description="Provider id.", examples=["openai"])
+    model: str = Field(description="Model name as the API reports it.", examples=["ft:my-model"])
+    input_per_mtok: Decimal = Field(ge=0, description="USD per million input tokens.")
+    output_per_mtok: Decimal = Field(ge=0, description="USD per million output tokens.")
+    cached_input_per_mtok: Decimal | None = Field(
+        default=None, ge=0, description="USD per million cached input tokens."
+    )
+    effective_from: datetime | None = Field(default=None, description="Applies from (inclusive).")
+    effective_to: datetime | None = Field(default=None, description="Applies until (exclusive).")
+
+    def to_price(self) -> CustomPrice:
+        """The :class:`CustomPrice` this block describes."""
+        return CustomPrice(
+            provider=self.provider,
+            model=self.model,
+            input_per_mtok=self.input_per_mtok,
+            output_per_mtok=self.output_per_mtok,
+            cached_input_per_mtok=self.cached_input_per_mtok,
+            effective_from=self.effective_from,
+            effective_to=self.effective_to,
+        )
+
+    def register(self) -> CustomPrice:
+        """Use this price in the current process; returns it."""
+        price = self.to_price()
+        register_price(price)
+        return price
