@@ -1,0 +1,66 @@
+"""What every notification channel is: a Prefect Block that delivers an approval message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from prefect.blocks.core import Block
+
+from wflo_prefect.approvals.decision import ApprovalDecision
+from wflo_prefect.ledger.approvals import ApprovalRequestRecord
+
+__all__ = ["ApprovalChannel", "ApprovalMessage", "Delivery"]
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalMessage:
+    """Everything a channel may show: the request, who is asked, links and codes."""
+
+    request: ApprovalRequestRecord
+    tier: int
+    service_url: str
+    #: approver -> {"approve": url, "reject": url}; empty when no link secret is set.
+    links: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: approver -> one-time code for the Prefect UI form.
+    codes: dict[str, str] = field(default_factory=dict)
+    #: approver -> {"email": ..., "slack_id": ...}
+    contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def title(self) -> str:
+        """One line saying what is asked."""
+        return f"Approval needed: {self.request.action}"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """How one notification went."""
+
+    channel: str
+    delivered: bool
+    detail: str = ""
+    #: Whatever the channel needs later to update or resolve what it sent.
+    ref: dict[str, Any] = field(default_factory=dict)
+
+
+class ApprovalChannel(Block):
+    """Base of approval notification channels."""
+
+    _block_type_name = "wflo Approval Channel"
+    _description = "Base of the channels that notify approvers of a request."
+    _documentation_url = "https://github.com/wflo-ai/wflo-prefect/blob/main/docs/approvals.md"  # type: ignore[assignment]
+
+    def channel_name(self) -> str:
+        """Short name used in the audit log (``slack``, ``webhook`` ...)."""
+        raise NotImplementedError
+
+    def send(self, message: ApprovalMessage) -> Delivery:
+        """Deliver the request; never raise for a delivery failure, report it."""
+        raise NotImplementedError
+
+    def close(
+        self, message: ApprovalMessage, decision: ApprovalDecision, ref: dict[str, Any]
+    ) -> Delivery | None:
+        """Tell the channel the request is settled (update the message, resolve the alert)."""
+        return None

@@ -1,0 +1,82 @@
+"""Audit entries, Prefect events, metrics and logs for every approval step.
+
+Each step (``requested``, ``notified``, ``decided``, ``refused``, ``escalated``,
+``expired``) is written to the ledger's audit log with the run's correlation
+ids, and the four the product names are also emitted as Prefect events
+(``wflo.approval.requested|decided|escalated|expired``) related to the flow run,
+so Prefect automations can react to them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect.events import emit_event
+
+from wflo_prefect.ledger import get_ledger
+from wflo_prefect.ledger.approvals import ApprovalRequestRecord
+from wflo_prefect.observability import metrics
+from wflo_prefect.observability.correlation import Correlation
+from wflo_prefect.observability.logging import get_logger
+
+__all__ = ["PREFECT_EVENTS", "announce", "correlation_of"]
+
+PREFECT_EVENTS = ("requested", "decided", "escalated", "expired")
+_log = get_logger("approvals")
+
+
+def correlation_of(request: ApprovalRequestRecord) -> Correlation:
+    """The correlation ids stored with a request (for steps taken outside the run)."""
+    ids: dict[str, Any] = request.settings.get("correlation", {})
+    return Correlation(
+        flow_run_id=request.flow_run_id,
+        task_run_id=request.task_run_id,
+        flow_name=ids.get("flow_name"),
+        task_name=ids.get("task_name"),
+        deployment_id=ids.get("deployment_id"),
+        trace_id=ids.get("trace_id"),
+        span_id=ids.get("span_id"),
+    )
+
+
+def announce(
+    step: str,
+    request: ApprovalRequestRecord,
+    *,
+    actor: str | None = None,
+    outcome: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> None:
+    """Audit (and where the product names it, emit as a Prefect event) one step."""
+    body = {"request_id": request.id, "action": request.action, "digest": request.digest}
+    body.update(payload or {})
+    correlation = correlation_of(request)
+    get_ledger().audit.record(
+        f"approval.{step}", correlation=correlation, actor=actor, outcome=outcome, payload=body
+    )
+    _log.info(f"approval.{step}", actor=actor, outcome=outcome, **body)
+    if step in PREFECT_EVENTS:
+        related = []
+        if request.flow_run_id:
+            related.append(
+                {
+                    "prefect.resource.id": f"prefect.flow-run.{request.flow_run_id}",
+                    "prefect.resource.role": "flow-run",
+                }
+            )
+        emit_event(
+            event=f"wflo.approval.{step}",
+            resource={
+                "prefect.resource.id": f"wflo.approval.{request.id}",
+                "prefect.resource.name": request.action,
+            },
+            related=related,
+            payload={**body, "actor": actor, "outcome": outcome},
+        )
+    if step == "requested":
+        metrics.APPROVAL_REQUESTS.labels("requested").inc()
+    elif step in ("decided", "expired") and outcome:
+        metrics.APPROVAL_REQUESTS.labels(outcome).inc()
+        decided = request.decided_at
+        if decided is not None:
+            metrics.APPROVAL_LATENCY.observe((decided - request.created_at).total_seconds())

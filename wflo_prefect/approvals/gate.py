@@ -1,0 +1,206 @@
+"""``require_approval``: pause the run until people decide, then continue or stop.
+
+The gate records the request in the ledger, pauses the flow run with a typed
+form (``Paused`` state + ``RunInput`` keyset, like ``pause_flow_run``), notifies
+the channels, and waits on Prefect's event stream for the run to be resumed,
+by wflo (CLI, service, Slack, links) or by someone submitting the form in the
+Prefect UI. A UI answer is verified and counted here; until the request is
+settled the run is paused again. Deadlines escalate, then apply ``on_timeout``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+import anyio.to_thread
+from prefect.context import FlowRunContext, TaskRunContext
+from pydantic import ValidationError
+
+from wflo_prefect.approvals.channels.base import ApprovalChannel
+from wflo_prefect.approvals.decision import ApprovalDecision
+from wflo_prefect.approvals.digest import canonical_details, digest_of
+from wflo_prefect.approvals.errors import ApprovalRejected, ApprovalTimeout
+from wflo_prefect.approvals.events import announce
+from wflo_prefect.approvals.notify import close_all
+from wflo_prefect.approvals.policy import ApprovalPolicy, EscalationTier, OnTimeout
+from wflo_prefect.approvals.principals import Approvers
+from wflo_prefect.approvals.request import create_request, waiter_info
+from wflo_prefect.approvals.suspend import suspend_until_settled
+from wflo_prefect.approvals.waiter import Waiter
+from wflo_prefect.errors import InvalidArgumentError
+from wflo_prefect.ledger import get_ledger
+from wflo_prefect.ledger.approvals import ApprovalRequestRecord
+from wflo_prefect.observability.correlation import current_correlation
+from wflo_prefect.observability.tracing import get_tracer
+
+__all__ = ["arequire_approval", "require_approval", "run_gate"]
+
+
+def require_approval(
+    action: str,
+    *,
+    details: Mapping[str, Any] | None = None,
+    approvers: Sequence[str] = (),
+    principals: Approvers | str | None = None,
+    quorum: int = 1,
+    timeout: float | timedelta | None = 3600,
+    on_timeout: OnTimeout = "reject",
+    escalation: Sequence[EscalationTier | Mapping[str, Any]] = (),
+    notify: Sequence[ApprovalChannel] = (),
+    expires_after: float | timedelta | None = None,
+    allow_self_approval: bool = False,
+    requested_by: str | None = None,
+    suspend: bool = False,
+) -> ApprovalDecision:
+    """Pause the current flow run until ``action`` is approved; return the decision.
+
+    Args:
+        action: what is asked, e.g. ``"delete customer records"``.
+        details: what exactly (shown to approvers; the decision is bound to its digest).
+        approvers: user or group names from ``principals``; empty means anyone.
+        principals: an ``Approvers`` block, or the name of a saved one.
+        quorum: how many distinct approvers must approve.
+        timeout: seconds (or a ``timedelta``) before escalating or ``on_timeout``.
+        on_timeout: ``"reject"`` (raise ``ApprovalRejected``), ``"approve"``,
+            ``"fail"`` (raise ``ApprovalTimeout``), or ``"escalate"`` (tiers, then fail).
+        escalation: tiers of approvers added and notified at each deadline.
+        notify: channel blocks told about the request (Slack, webhook, e-mail, PagerDuty).
+        expires_after: decisions after this many seconds are refused, whatever the tiers.
+        allow_self_approval: let ``requested_by`` approve their own request.
+        requested_by: who asks (cannot approve unless allowed).
+        suspend: for deployed runs: suspend instead of pause, so no worker is held
+            while people decide; the run is rescheduled when the request is settled
+            and passes the gate with the recorded decision (flow body only).
+
+    Raises:
+        ApprovalRejected: an approver rejected (or timeout with ``on_timeout="reject"``).
+        ApprovalTimeout: nobody decided in time (``on_timeout="fail"``/``"escalate"``).
+    """
+    try:
+        policy = ApprovalPolicy(
+            action=action,
+            approvers=list(approvers),
+            principals=principals,
+            quorum=quorum,
+            timeout=timeout,
+            on_timeout=on_timeout,
+            escalation=[
+                EscalationTier.model_validate(t) if isinstance(t, Mapping) else t
+                for t in escalation
+            ],
+            notify=list(notify),
+            expires_after=expires_after,
+            allow_self_approval=allow_self_approval,
+            requested_by=requested_by,
+            suspend=suspend,
+        )
+    except ValidationError as exc:
+        raise InvalidArgumentError(
+            "require_approval() got an invalid argument",
+            value=exc.errors()[0].get("input"),
+            hint=exc.errors()[0]["msg"],
+            docs="approvals.md",
+        ) from exc
+    return run_gate(action, details, policy)
+
+
+async def arequire_approval(action: str, **kwargs: Any) -> ApprovalDecision:
+    """:func:`require_approval` for async flows and tasks (waits in a worker thread)."""
+    import contextvars
+    import functools
+
+    context = contextvars.copy_context()
+    call = functools.partial(require_approval, action, **kwargs)
+    return await anyio.to_thread.run_sync(context.run, call)
+
+
+def _outcome(request: ApprovalRequestRecord) -> ApprovalDecision:
+    repo = get_ledger().approvals
+    decision = ApprovalDecision.from_ledger(request, repo.votes(request.id))
+    repo.touch(request.id, applied=True, applied_by="gate")
+    if decision.approved:
+        return decision
+    if request.status in ("timed_out", "expired") and request.settings.get("timeout_outcome") in (
+        "fail",
+        None,
+    ):
+        waited = (decision.decided_at - request.created_at).total_seconds()
+        raise ApprovalTimeout(request.action, request.id, waited)
+    raise ApprovalRejected(decision)
+
+
+def run_gate(
+    action: str, details: Mapping[str, Any] | None, policy: ApprovalPolicy
+) -> ApprovalDecision:
+    """Request approval of ``action`` under ``policy``; block until it is settled."""
+    context = FlowRunContext.get()
+    if context is None or context.flow_run is None:
+        raise InvalidArgumentError(
+            "require_approval() pauses a flow run, so it must be called inside a flow or task",
+            value=action,
+            hint="Call it from a @flow / @task (or use approval= on governed_task)",
+            docs="approvals.md",
+        )
+    if policy.suspend and (TaskRunContext.get() is not None or not context.flow_run.deployment_id):
+        raise InvalidArgumentError(
+            "suspend=True needs a deployed flow run and a gate in the flow body",
+            value=action,
+            hint="Run the flow from a deployment, call the gate outside tasks, or drop suspend=",
+            docs="approvals.md",
+        )
+    flow_run_id = context.flow_run.id
+    plain = canonical_details(details)
+    digest = digest_of(action, plain)
+    with get_tracer().start_as_current_span(
+        f"wflo.approval {action}", record_exception=False, set_status_on_exception=False
+    ) as span:
+        span.set_attribute("wflo.approval.digest", digest)
+        repo = get_ledger().approvals
+        correlation = current_correlation()
+        request = repo.find_open(str(flow_run_id), correlation.task_run_id, digest)
+        if request is None:
+            request = create_request(action, plain, digest, policy)
+            announce(
+                "requested",
+                request,
+                actor=policy.requested_by,
+                payload={
+                    "approvers": request.approvers,
+                    "quorum": request.quorum,
+                    "details": plain,
+                    "deadline_at": request.deadline_at.isoformat() if request.deadline_at else None,
+                },
+            )
+        elif not policy.suspend:
+            repo.touch(request.id, waiter=waiter_info())
+        span.set_attribute("wflo.approval.request_id", request.id)
+        waiter = Waiter(request, policy, flow_run_id)
+        if request.status == "pending" and policy.suspend:
+            request = suspend_until_settled(request, policy, flow_run_id, waiter)
+        elif request.status == "pending":
+            request = waiter.wait()
+        span.set_attribute("wflo.approval.status", request.status)
+        try:
+            decision = _outcome(request)
+        except (ApprovalRejected, ApprovalTimeout) as exc:
+            decision = getattr(exc, "decision", None) or ApprovalDecision.from_ledger(
+                request, repo.votes(request.id)
+            )
+            _close_in_background(request, waiter.tiers, decision)
+            raise
+        _close_in_background(request, waiter.tiers, decision)
+        return decision
+
+
+def _close_in_background(
+    request: ApprovalRequestRecord,
+    tiers: list[list[ApprovalChannel]],
+    decision: ApprovalDecision,
+) -> None:
+    if any(tiers):
+        threading.Thread(
+            target=close_all, args=(request, tiers, decision), name="wflo-approval-close"
+        ).start()

@@ -1,0 +1,78 @@
+"""``ApprovalPolicy``: everything a gate needs to know, validated up front."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from wflo_prefect.approvals.principals import Approvers
+
+__all__ = ["ApprovalPolicy", "EscalationTier", "OnTimeout", "approval_seconds"]
+
+OnTimeout = Literal["reject", "approve", "escalate", "fail"]
+
+
+def approval_seconds(value: float | timedelta | None) -> float | None:
+    """Seconds of a timeout given as a number or a ``timedelta``."""
+    if value is None:
+        return None
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if seconds <= 0:
+        raise ValueError(f"a timeout must be positive, got {value!r}")
+    return seconds
+
+
+class EscalationTier(BaseModel):
+    """Who is added, and notified, when the previous tier's deadline passes."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    approvers: list[str] = Field(description="Users or groups added at this tier.")
+    timeout: float = Field(description="Seconds this tier waits before the next step.")
+    notify: list[Any] = Field(default_factory=list, description="Channel blocks to notify.")
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _seconds(cls, value: Any) -> float:
+        seconds = approval_seconds(value)
+        assert seconds is not None
+        return seconds
+
+
+class ApprovalPolicy(BaseModel):
+    """A human approval a governed task or flow needs before it runs.
+
+    The same fields as the keywords of :func:`~wflo_prefect.require_approval`;
+    ``action`` defaults to the task's ``operation`` or name, and the details are
+    the call's bound arguments.
+    """
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    action: str | None = None
+    approvers: list[str] = Field(default_factory=list)
+    principals: Approvers | str | None = None
+    quorum: int = Field(default=1, ge=1)
+    timeout: float | None = 3600.0
+    on_timeout: OnTimeout = "reject"
+    escalation: list[EscalationTier] = Field(default_factory=list)
+    notify: list[Any] = Field(default_factory=list)
+    expires_after: float | None = None
+    allow_self_approval: bool = False
+    requested_by: str | None = None
+    suspend: bool = False
+
+    @field_validator("timeout", "expires_after", mode="before")
+    @classmethod
+    def _seconds(cls, value: Any) -> float | None:
+        return approval_seconds(value)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> ApprovalPolicy:
+        if self.on_timeout == "escalate" and not self.escalation:
+            raise ValueError("on_timeout='escalate' needs at least one `escalation=` tier")
+        if self.escalation and self.timeout is None:
+            raise ValueError("`escalation=` tiers start when `timeout=` passes; set `timeout=`")
+        return self

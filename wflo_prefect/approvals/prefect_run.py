@@ -1,0 +1,141 @@
+"""The Prefect side of a gate: pause the run with the form, read answers, resume, end.
+
+Only Prefect's public client calls and input helpers are used, the same ones
+``pause_flow_run`` uses: propose a ``Paused`` state with a pause key and an input
+keyset, save the form's schema and description, and read the response the UI
+(or wflo) stored when it resumed the run.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+from uuid import UUID
+
+import orjson
+from prefect._internal.pydantic.v2_schema import create_v2_schema
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import State, StateType
+from prefect.client.schemas.responses import SetStateStatus
+from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
+from prefect.input import keyset_from_paused_state
+from prefect.states import Crashed, Failed, Paused
+from prefect.utilities.engine import propose_state_sync
+
+from wflo_prefect.approvals.errors import ApprovalGateError
+from wflo_prefect.approvals.run_input import ApprovalInput, approval_form
+from wflo_prefect.ledger.approvals import ApprovalRequestRecord
+
+__all__ = [
+    "end_run",
+    "pause_run",
+    "read_answer",
+    "read_state",
+    "resume_run",
+]
+
+
+def pause_run(
+    flow_run_id: UUID, request: ApprovalRequestRecord, attempt: int, timeout_s: float | None
+) -> str:
+    """Pause the run with the approval form; return the input keyset's base key.
+
+    ``timeout_s`` is Prefect's own pause timeout, which the gate sets beyond its
+    deadline so a run never ends in Prefect's generic pause failure.
+    """
+    # Unique per pause: Prefect refuses a pause key a run has already used.
+    pause_key = f"wflo-{request.id}-{attempt}-{secrets.token_hex(3)}"
+    proposed: State[Any] = Paused(
+        timeout_seconds=int(timeout_s) if timeout_s is not None else None,
+        reschedule=False,
+        pause_key=pause_key,
+    )
+    keyset = keyset_from_paused_state(proposed)
+    proposed.state_details.run_input_keyset = {str(k): v for k, v in keyset.items()}
+    with get_client(sync_client=True) as client:
+        state = propose_state_sync(client=client, state=proposed, flow_run_id=flow_run_id)
+    if not state.is_paused():
+        raise ApprovalGateError(
+            "Prefect did not let the run pause for approval",
+            value=str(state),
+            hint="Check the run is not cancelling or already finished",
+        )
+    _save_form(approval_form(request), keyset["schema"], keyset["description"], flow_run_id)
+    return keyset["response"].removesuffix("-response")
+
+
+def read_state(flow_run_id: UUID | str) -> State[Any] | None:
+    """The run's current state, or ``None`` when Prefect does not know the run."""
+    try:
+        with get_client(sync_client=True) as client:
+            return client.read_flow_run(UUID(str(flow_run_id))).state
+    except ObjectNotFound:
+        return None
+
+
+def _save_form(form: type[ApprovalInput], schema_key: str, description_key: str, run: UUID) -> None:
+    # What RunInput.save does, through the sync client: the gate blocks in a thread
+    # even in async flows, where Prefect's dispatching helpers hand back coroutines.
+    schema = create_v2_schema(form.__name__, model_base=form)
+    description = form._description if isinstance(form._description, str) else None
+    with get_client(sync_client=True) as client:
+        client.create_flow_run_input(run, key=schema_key, value=orjson.dumps(schema).decode())
+        if description:
+            client.create_flow_run_input(
+                run, key=description_key, value=orjson.dumps(description).decode()
+            )
+
+
+def read_answer(flow_run_id: UUID, base_key: str) -> ApprovalInput | None:
+    """The answer stored when the run was resumed, removed from Prefect once read."""
+    key = f"{base_key}-response"
+    with get_client(sync_client=True) as client:
+        try:
+            raw = client.read_flow_run_input(flow_run_id=flow_run_id, key=key)
+        except PrefectHTTPStatusError as exc:
+            if exc.response.status_code == 404:
+                return None
+            raise
+        client.delete_flow_run_input(flow_run_id=flow_run_id, key=key)
+    value: Any = orjson.loads(raw) if raw else None
+    if not isinstance(value, dict) or not value:
+        return None
+    return ApprovalInput(**{k: v for k, v in value.items() if k in ApprovalInput.model_fields})
+
+
+def resume_run(flow_run_id: UUID | str, answer: dict[str, Any], *, check: bool = True) -> bool:
+    """Resume a paused run with a typed answer; False when it was not paused.
+
+    ``check=False`` skips reading the run first (one API call instead of two).
+    """
+    run_id = UUID(str(flow_run_id))
+    with get_client(sync_client=True) as client:
+        if check:
+            run = client.read_flow_run(run_id)
+            if run.state is None or not run.state.is_paused():
+                return False
+        response = client.resume_flow_run(run_id, run_input=answer)
+    if response.status == SetStateStatus.ACCEPT:
+        return True
+    if response.status == SetStateStatus.ABORT:
+        return False  # not paused (any more): someone else resumed it first
+    raise ApprovalGateError(
+        "Prefect refused to resume the run",
+        value=str(flow_run_id),
+        hint=f"Prefect said: {getattr(response.details, 'reason', response.status)}",
+    )
+
+
+def end_run(flow_run_id: UUID | str, message: str, *, crashed: bool = False) -> None:
+    """Put a run whose waiting process is gone into a final state with ``message``."""
+    state: State[Any] = Crashed(message=message) if crashed else Failed(message=message)
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(UUID(str(flow_run_id)))
+        if run.state is not None and run.state.type in (
+            StateType.COMPLETED,
+            StateType.FAILED,
+            StateType.CRASHED,
+            StateType.CANCELLED,
+        ):
+            return
+        client.set_flow_run_state(UUID(str(flow_run_id)), state=state, force=True)

@@ -1,0 +1,251 @@
+"""Deciding from outside the run (CLI, service, channels), deadlines, and dead waiters.
+
+:func:`decide` admits a vote and, when it settles the request, resumes the
+paused Prefect run with the typed answer, so the waiting gate wakes at once. A
+refused vote changes neither the request nor the run. :func:`apply_deadline`
+escalates to the next tier or applies ``on_timeout``. :func:`sweep` finishes
+what a dead waiting process cannot: deadlines of its requests, and putting its
+run in a final state that says what was decided.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import datetime, timedelta
+from typing import Any
+
+from wflo_prefect.approvals.channels.base import ApprovalChannel
+from wflo_prefect.approvals.decision import ApprovalDecision
+from wflo_prefect.approvals.decisions import Vote, cast_vote
+from wflo_prefect.approvals.errors import DecisionRefused
+from wflo_prefect.approvals.events import announce
+from wflo_prefect.approvals.notify import close_all, notify_all
+from wflo_prefect.approvals.prefect_run import end_run, read_state, resume_run
+from wflo_prefect.approvals.settings import get_approval_settings
+from wflo_prefect.approvals.wakeup import poke
+from wflo_prefect.ledger import get_ledger
+from wflo_prefect.ledger.approvals import ApprovalRequestRecord
+from wflo_prefect.ledger.models import utcnow
+
+__all__ = ["apply_deadline", "decide", "resume_answer", "sweep", "waiter_alive"]
+
+
+def resume_answer(request: ApprovalRequestRecord, decision: ApprovalDecision) -> dict[str, Any]:
+    """The typed input wflo resumes a run with (already verified and recorded)."""
+    return {
+        "approve": decision.approved,
+        "approver": ", ".join(decision.approvers) or decision.channel,
+        "code": "",
+        "comment": "; ".join(decision.comments.values()),
+        "digest": request.digest,
+    }
+
+
+def _settled(request: ApprovalRequestRecord, *, actor: str | None) -> ApprovalDecision:
+    votes = get_ledger().approvals.votes(request.id)
+    decision = ApprovalDecision.from_ledger(request, votes)
+    outcome = {"approved": "approved", "rejected": "rejected"}.get(request.status, "timeout")
+    announce(
+        "decided" if request.status in ("approved", "rejected") else "expired",
+        request,
+        actor=actor,
+        outcome=outcome,
+        payload={
+            "status": request.status,
+            "approvers": decision.approvers,
+            "channel": decision.channel,
+            "comments": decision.comments,
+        },
+    )
+    return decision
+
+
+def decide(request_id: str, vote: Vote, *, resume: bool = True) -> ApprovalRequestRecord:
+    """Record one vote; when it settles the request, resume the paused run.
+
+    Raises :class:`DecisionRefused` when the vote is not admitted (audited as
+    ``approval.refused``; the request and the run are unchanged).
+    """
+    try:
+        request = cast_vote(request_id, vote)
+    except DecisionRefused as exc:
+        known = get_ledger().approvals.get(request_id)
+        if known is not None:
+            announce(
+                "refused",
+                known,
+                actor=vote.approver,
+                outcome=exc.reason,
+                payload={"channel": vote.channel, "reason": exc.message},
+            )
+        raise
+    if request.status != "pending" and resume and request.flow_run_id:
+        # Wake and resume first: the waiting run should not wait for the audit writes.
+        if waiter_alive(request):
+            poke(request.settings.get("waiter", {}).get("wake"))
+            decision = ApprovalDecision.from_ledger(
+                request, get_ledger().approvals.votes(request.id)
+            )
+            resume_run(request.flow_run_id, resume_answer(request, decision))
+        else:
+            _finish_dead_run(request)
+    announce(
+        "voted",
+        request,
+        actor=vote.approver,
+        outcome="approve" if vote.approved else "reject",
+        payload={"channel": vote.channel, "comment": vote.comment, "vote_digest": vote.digest},
+    )
+    if request.status != "pending":
+        _settled(request, actor=vote.approver)
+    return request
+
+
+def saved_channels(request: ApprovalRequestRecord, tier: int) -> list[ApprovalChannel | None]:
+    """The tier's channels saved as blocks, loaded, in place (inline ones are ``None``)."""
+    from prefect.blocks.core import Block
+
+    tiers: list[list[str | None]] = request.settings.get("channels", [])
+    loaded: list[ApprovalChannel | None] = []
+    for ref in tiers[tier] if tier < len(tiers) else []:
+        loaded.append(None)
+        if not ref:
+            continue
+        try:
+            block = Block.load(ref, _sync=True)  # type: ignore[call-arg]
+        except Exception as exc:  # a deleted block must not stop the sweep
+            announce(
+                "notified", request, outcome="failed", payload={"channel": ref, "detail": repr(exc)}
+            )
+            continue
+        if isinstance(block, ApprovalChannel):
+            loaded[-1] = block
+    return loaded
+
+
+def apply_deadline(
+    request: ApprovalRequestRecord, *, notify_saved: bool = False
+) -> tuple[ApprovalRequestRecord, bool]:
+    """Escalate to the next tier, or apply ``on_timeout``; return (request, escalated).
+
+    When a decision landed first, the request is returned unchanged. With
+    ``notify_saved`` (no gate process left), the new tier's saved channel blocks
+    are notified here.
+    """
+    repo = get_ledger().approvals
+    tiers: list[dict[str, Any]] = request.settings.get("tiers", [])
+    now = utcnow()
+    expired = request.expires_at is not None and now >= request.expires_at
+    if not expired and request.tier < len(tiers):
+        tier = tiers[request.tier]
+        approvers = list(dict.fromkeys([*map(str, request.approvers), *tier["approvers"]]))
+        deadline = now + timedelta(seconds=float(tier["timeout"]))
+        if request.expires_at is not None:
+            deadline = min(deadline, request.expires_at)
+        changed = repo.transition(
+            request.id,
+            from_statuses=["pending"],
+            tier=request.tier + 1,
+            approvers=approvers,
+            deadline_at=deadline,
+        )
+        if changed is None:
+            return repo.get(request.id) or request, False
+        announce(
+            "escalated",
+            changed,
+            outcome=f"tier {changed.tier}",
+            payload={"tier": changed.tier, "approvers": approvers},
+        )
+        if notify_saved:
+            notify_all(
+                changed, saved_channels(changed, changed.tier), changed.tier, background=False
+            )
+        return changed, True
+    on_timeout = str(request.settings.get("on_timeout", "reject"))
+    outcome = (
+        "approve" if on_timeout == "approve" else "reject" if on_timeout == "reject" else "fail"
+    )
+    changed = repo.transition(
+        request.id,
+        from_statuses=["pending"],
+        to_status="expired" if expired else "timed_out",
+        settings={"timeout_outcome": outcome},
+    )
+    if changed is None:
+        return repo.get(request.id) or request, False
+    _settled(changed, actor=None)
+    return changed, False
+
+
+def waiter_alive(request: ApprovalRequestRecord, now: datetime | None = None) -> bool:
+    """Whether the process waiting at the gate is still alive."""
+    waiter: dict[str, Any] = request.settings.get("waiter", {})
+    if not waiter:
+        return False
+    if waiter.get("host") == socket.gethostname() and waiter.get("pid"):
+        try:
+            os.kill(int(waiter["pid"]), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+    beat = waiter.get("heartbeat_at")
+    if not beat:
+        return False
+    period = get_approval_settings().heartbeat_seconds
+    last = datetime.fromisoformat(str(beat))
+    return ((now or utcnow()) - last).total_seconds() < 3 * period
+
+
+def _finish_dead_run(request: ApprovalRequestRecord) -> None:
+    decision = ApprovalDecision.from_ledger(request, get_ledger().approvals.votes(request.id))
+    if not request.settings.get("closed"):
+        get_ledger().approvals.touch(request.id, closed=True)
+        tiers = [saved_channels(request, t) for t in range(request.tier + 1)]
+        close_all(request, tiers, decision)
+    if request.settings.get("mode") == "suspend":
+        # A suspended run has no waiting process by design: resuming it makes
+        # Prefect reschedule it, and the gate then returns the recorded outcome.
+        if request.flow_run_id and not request.settings.get("resumed"):
+            resume_run(request.flow_run_id, resume_answer(request, decision))
+            get_ledger().approvals.touch(request.id, resumed=True)
+        return
+    state = read_state(request.flow_run_id) if request.flow_run_id else None
+    if request.flow_run_id and state is not None and (state.is_paused() or state.is_running()):
+        who = ", ".join(decision.approvers) or "nobody (deadline passed)"
+        if decision.approved:
+            end_run(
+                request.flow_run_id,
+                f"Approval of {request.action!r} was granted by {who}, but the process "
+                "waiting at the gate is gone; run the flow again to continue",
+                crashed=True,
+            )
+        else:
+            end_run(
+                request.flow_run_id,
+                f"Approval of {request.action!r} {request.status.replace('_', ' ')} "
+                f"({who}); the process waiting at the gate is gone",
+            )
+    get_ledger().approvals.touch(request.id, applied=True, applied_by="sweep")
+    announce("settled", request, outcome=request.status, payload={"by": "sweep"})
+
+
+def sweep(now: datetime | None = None) -> list[str]:
+    """Settle requests whose waiting process died; return the ids handled."""
+    repo = get_ledger().approvals
+    handled: list[str] = []
+    moment = now or utcnow()
+    for request in repo.due(moment):
+        if waiter_alive(request, moment):
+            continue
+        current, _ = apply_deadline(request, notify_saved=True)
+        while current.status == "pending" and current.deadline_at and current.deadline_at <= moment:
+            current, _ = apply_deadline(current, notify_saved=True)
+    for request in repo.unapplied():
+        if waiter_alive(request, moment):
+            continue
+        _finish_dead_run(request)
+        handled.append(request.id)
+    return handled

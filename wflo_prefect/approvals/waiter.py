@@ -1,0 +1,191 @@
+"""The waiting side of a paused gate: wake-ups, UI answers, deadlines."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from uuid import UUID
+
+from wflo_prefect.approvals.decision import ApprovalDecision
+from wflo_prefect.approvals.decisions import Vote, verify_code
+from wflo_prefect.approvals.errors import ApprovalGateError, DecisionRefused
+from wflo_prefect.approvals.events import announce
+from wflo_prefect.approvals.notify import notify_all
+from wflo_prefect.approvals.policy import ApprovalPolicy
+from wflo_prefect.approvals.prefect_run import pause_run, read_answer, read_state, resume_run
+from wflo_prefect.approvals.request import channel_list, prefect_timeout, waiter_info
+from wflo_prefect.approvals.run_input import ApprovalInput
+from wflo_prefect.approvals.settings import get_approval_settings
+from wflo_prefect.approvals.settle import apply_deadline, decide, resume_answer
+from wflo_prefect.approvals.wakeup import RunWatcher
+from wflo_prefect.ledger import get_ledger
+from wflo_prefect.ledger.approvals import ApprovalRequestRecord
+from wflo_prefect.ledger.models import utcnow
+
+__all__ = ["Waiter", "settle_read"]
+
+
+class Waiter:
+    """The waiting side of one gate."""
+
+    def __init__(
+        self,
+        request: ApprovalRequestRecord,
+        policy: ApprovalPolicy,
+        flow_run_id: UUID,
+    ) -> None:
+        self.request = request
+        self.policy = policy
+        self.flow_run_id = flow_run_id
+        self.settings = get_approval_settings()
+        self.tiers = [
+            channel_list(policy.notify),
+            *(channel_list(t.notify) for t in policy.escalation),
+        ]
+        self.attempt = 0
+        self.base_key = ""
+        self.last_beat = time.monotonic()
+        self.wake: str | None = None
+
+    def pause(self, watcher: RunWatcher) -> None:
+        self.attempt += 1
+        watcher.arm()
+        self.base_key = pause_run(
+            self.flow_run_id, self.request, self.attempt, prefect_timeout(self.policy)
+        )
+        get_ledger().approvals.transition(
+            self.request.id, from_statuses=["pending"], keyset=self.base_key
+        )
+
+    def heartbeat(self) -> None:
+        if time.monotonic() - self.last_beat >= self.settings.heartbeat_seconds:
+            self.last_beat = time.monotonic()
+            get_ledger().approvals.touch(self.request.id, waiter=waiter_info(self.wake))
+
+    def seconds_to_deadline(self) -> float:
+        deadline = self.request.deadline_at
+        if deadline is None:
+            return float("inf")
+        return max(0.0, (deadline - utcnow()).total_seconds())
+
+    def on_deadline(self) -> bool:
+        """Escalate or time out; True when the request is settled."""
+        repo = get_ledger().approvals
+        current = repo.get(self.request.id) or self.request
+        if current.status != "pending":
+            self.request = current
+            return True
+        current, escalated = apply_deadline(current)
+        self.request = current
+        if escalated and current.tier < len(self.tiers):
+            notify_all(current, self.tiers[current.tier], current.tier)
+        return current.status != "pending"
+
+    def take_ui_answer(self) -> None:
+        """Count an answer submitted in the Prefect UI form (verified first)."""
+        self.count_answer(read_answer(self.flow_run_id, self.base_key))
+
+    def count_answer(self, answer: ApprovalInput | None) -> None:
+        """Verify and count one form answer; refusals are audited, never raised."""
+        if answer is None or (not answer.approver and not answer.code):
+            return
+        current = get_ledger().approvals.get(self.request.id) or self.request
+        try:
+            verify_code(current, answer.approver.strip(), answer.code)
+            decide(
+                current.id,
+                Vote(
+                    approver=answer.approver.strip(),
+                    approved=answer.approve,
+                    digest=answer.digest.strip(),
+                    channel="prefect-ui",
+                    comment=answer.comment or None,
+                ),
+                resume=False,
+            )
+        except DecisionRefused as exc:
+            if exc.reason in ("bad_credentials", "not_an_approver"):
+                announce(
+                    "refused",
+                    current,
+                    actor=answer.approver,
+                    outcome=exc.reason,
+                    payload={"channel": "prefect-ui", "reason": exc.message},
+                )
+
+    def wait(self) -> ApprovalRequestRecord:
+        repo = get_ledger().approvals
+        watcher = RunWatcher(self.flow_run_id).start()
+        self.wake = watcher.address
+        repo.touch(self.request.id, waiter=waiter_info(self.wake))
+        try:
+            self.pause(watcher)
+            if self.request.tier == 0:
+                notify_all(self.request, self.tiers[0], 0)
+            while True:
+                timeout = min(
+                    self.settings.fallback_poll_seconds,
+                    self.seconds_to_deadline(),
+                    self.settings.heartbeat_seconds,
+                )
+                changed = watcher.wait(timeout)
+                # Decisions made through wflo are in the ledger before any resume.
+                current = repo.get(self.request.id) or self.request
+                if current.status != "pending":
+                    self.request = current
+                    # Woken by a push, the run is still paused: resume it here.
+                    decision = ApprovalDecision.from_ledger(current, repo.votes(current.id))
+                    resume_run(self.flow_run_id, resume_answer(current, decision), check=False)
+                    return current
+                self.heartbeat()
+                state = read_state(self.flow_run_id)
+                if changed and state is not None and state.is_paused():
+                    state = settle_read(self.flow_run_id, state, watcher)
+                if state is None:
+                    raise ApprovalGateError(
+                        "The paused flow run disappeared from Prefect",
+                        value=str(self.flow_run_id),
+                        hint="Check the Prefect API the run reports to",
+                    )
+                if state.is_paused():
+                    if self.seconds_to_deadline() <= 0 and self.on_deadline():
+                        decision = ApprovalDecision.from_ledger(
+                            self.request, repo.votes(self.request.id)
+                        )
+                        resume_run(self.flow_run_id, resume_answer(self.request, decision))
+                        return self.request
+                    continue
+                if state.is_running():
+                    current = repo.get(self.request.id) or self.request
+                    if current.status == "pending":
+                        self.take_ui_answer()
+                        current = repo.get(self.request.id) or current
+                    self.request = current
+                    if current.status != "pending":
+                        return current
+                    self.pause(watcher)
+                    continue
+                raise ApprovalGateError(
+                    f"The flow run left its approval gate in state {state.name!r}",
+                    value=str(self.flow_run_id),
+                    hint=state.message or "It was cancelled or ended from outside the gate",
+                )
+        finally:
+            watcher.close()
+
+
+# The server may publish a state event a moment before its transaction is visible;
+# after an event, re-read briefly instead of waiting for the slow poll.
+_REREAD_DELAYS = (0.005, 0.01, 0.02, 0.04, 0.08, 0.15, 0.3, 0.5)
+
+
+def settle_read(flow_run_id: UUID, state: Any, watcher: RunWatcher) -> Any:
+    for delay in _REREAD_DELAYS:
+        if watcher.wait(delay):
+            # Another push arrived (e.g. a decision): let the main loop look at it now.
+            watcher.nudge()
+            return state
+        fresh = read_state(flow_run_id)
+        if fresh is None or not fresh.is_paused():
+            return fresh
+    return state
