@@ -1,0 +1,165 @@
+"""Talking to a warm container's resident runner over its attach stream.
+
+The same outcome as :func:`~wflo_prefect.sandbox.execution.run_exec` (capped
+output, deadline, a container that dies under the command), without a
+``docker exec`` per run. See :mod:`wflo_prefect.sandbox.resident_runner`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import secrets
+import socket
+import threading
+import time
+from typing import Any
+
+from wflo_prefect.sandbox.execution import (
+    FRAME_HEADER,
+    ExecOutcome,
+    OutputCapture,
+    container_running,
+    raw_socket,
+    read_exactly,
+)
+
+__all__ = ["AttachedRunner"]
+
+_LIVENESS_EVERY = 1.0
+
+
+class _Stream:
+    """One output stream of a job: captured up to the limit, ended by the marker."""
+
+    def __init__(self, limit: int, marker: bytes) -> None:
+        self.capture = OutputCapture(limit)
+        self.marker = marker
+        self.pending = b""
+        self.exit_code: int | None = None
+        self.found = False
+        self.ended = False
+
+    def _finish(self) -> None:
+        if b"\n" in self.pending:
+            code = self.pending.split(b"\n", 1)[0].strip()
+            self.exit_code = int(code) if code.lstrip(b"-").isdigit() else None
+            self.ended = True
+
+    def feed(self, chunk: bytes) -> None:
+        """Take one chunk of the stream."""
+        data = self.pending + chunk
+        if self.found:  # the marker's line (with the exit code) is still arriving
+            self.pending = data
+            self._finish()
+            return
+        at = data.find(self.marker)
+        if at >= 0:
+            self.capture.add(data[:at])
+            self.found = True
+            self.pending = data[at + len(self.marker) :]
+            self._finish()
+            return
+        # Hold back only a tail that could be the start of the marker.
+        start = data.rfind(b"\0")
+        if start >= 0 and self.marker.startswith(data[start:]):
+            self.capture.add(data[:start])
+            self.pending = data[start:]
+        else:
+            self.capture.add(data)
+            self.pending = b""
+
+    def flush(self) -> None:
+        """Keep what was held back (the job was cut off before its marker)."""
+        if not self.found:
+            self.capture.add(self.pending)
+            self.pending = b""
+
+
+class AttachedRunner:
+    """The attach stream of one container whose main process is the resident runner."""
+
+    def __init__(self, client: Any, container_id: str) -> None:
+        self._client = client
+        self._container_id = container_id
+        params = {"stdin": 1, "stream": 1, "stdout": 1, "stderr": 1}
+        self._sock = raw_socket(client.api.attach_socket(container_id, params=params))
+
+    def close(self) -> None:
+        """Close the stream (the runner then exits on end of input)."""
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._sock.close()
+
+    def run(
+        self,
+        argv: list[str],
+        *,
+        stdin: bytes | None,
+        timeout: float,
+        limit: int,
+        environment: dict[str, str] | None = None,
+    ) -> ExecOutcome:
+        """Run ``argv`` through the runner; stop waiting after ``timeout`` seconds."""
+        started = time.perf_counter()
+        token = secrets.token_hex(16)
+        marker = f"\0WFLO-END {token} ".encode()
+        out, err = _Stream(limit, marker), _Stream(limit, marker)
+        job = {
+            "argv": argv,
+            "stdin": None if stdin is None else base64.b64encode(stdin).decode(),
+            "env": environment or {},
+            "token": token,
+        }
+        self._sock.sendall((json.dumps(job) + "\n").encode())
+        done = threading.Event()
+        reader = threading.Thread(target=self._pump, args=(out, err, done), daemon=True)
+        reader.start()
+        deadline = started + timeout
+        timed_out = died = False
+        next_check = time.perf_counter() + _LIVENESS_EVERY
+        while not done.wait(timeout=min(0.25, max(0.0, deadline - time.perf_counter()))):
+            now = time.perf_counter()
+            if now >= deadline:
+                timed_out = True
+                break
+            if now >= next_check:
+                next_check = now + _LIVENESS_EVERY
+                if not container_running(self._client, self._container_id):
+                    died = True
+                    break
+        if timed_out or died:
+            self.close()
+            reader.join(timeout=2)
+            out.flush()
+            err.flush()
+        ended = out.ended and err.ended
+        if not ended and not timed_out:
+            died = True
+        return ExecOutcome(
+            exit_code=err.exit_code if ended else (137 if died else None),
+            stdout=bytes(out.capture.data),
+            stderr=bytes(err.capture.data),
+            stdout_dropped=out.capture.dropped,
+            stderr_dropped=err.capture.dropped,
+            duration=time.perf_counter() - started,
+            timed_out=timed_out,
+            container_died=died,
+        )
+
+    def _pump(self, out: _Stream, err: _Stream, done: threading.Event) -> None:
+        try:
+            while not (out.ended and err.ended):
+                header = read_exactly(self._sock, FRAME_HEADER.size)
+                if len(header) < FRAME_HEADER.size:
+                    return
+                stream, size = FRAME_HEADER.unpack(header)
+                payload = read_exactly(self._sock, size)
+                if len(payload) < size:
+                    return
+                (err if stream == 2 else out).feed(payload)
+        except OSError:
+            return
+        finally:
+            done.set()
