@@ -1,0 +1,90 @@
+"""What a matching policy does: ``AuditLog``, ``Notify``, ``Halt``, ``RequireApproval``.
+
+Actions of all matching policies run in this order: audit entries first, then
+notifications, then a halt (if any policy says so), then approvals. So a run
+that is stopped is still audited and announced, and nobody is asked to approve
+what a policy has already forbidden.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = ["Action", "AuditLog", "Halt", "Notify", "RequireApproval"]
+
+_BLOCK_REF = re.compile(r"^[a-z0-9][a-z0-9-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class _Action(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+
+class AuditLog(_Action):
+    """Write an entry to the audit log (and let the run go on)."""
+
+    kind: Literal["audit_log"] = "audit_log"
+    severity: Literal["low", "medium", "high", "critical"] = Field(
+        default="medium", description="How serious the match is, for whoever reads the log."
+    )
+    message: str = Field(default="", description="Extra text for the entry.")
+
+
+class Notify(_Action):
+    """Send a message through a Prefect notification block.
+
+    ``target`` is a notification block (``SlackWebhook``, ``CustomWebhookNotificationBlock``,
+    ``MicrosoftTeamsWebhook`` ...) or the slug of a saved one, ``"<block-type>/<name>"``,
+    loaded when the policy fires. A ``wflo.policy.matched`` Prefect event is emitted
+    for every match as well, so automations can route it too.
+    """
+
+    kind: Literal["notify"] = "notify"
+    target: Any = Field(description="A notification block, or '<block-type-slug>/<name>'.")
+    message: str = Field(default="", description="Text to send; default: policy and condition.")
+
+    @field_validator("target")
+    @classmethod
+    def _check_target(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if not _BLOCK_REF.match(value):
+                raise ValueError(
+                    f"Notify target {value!r} is not '<block-type-slug>/<block-name>' "
+                    "(e.g. 'slack-webhook/ops'); save a notification block first, or pass one"
+                )
+            return value
+        if not callable(getattr(value, "notify", None)):
+            raise ValueError(
+                f"Notify target {value!r} has no notify() method; pass a Prefect "
+                "notification block such as SlackWebhook"
+            )
+        return value
+
+
+class Halt(_Action):
+    """Stop: the governed code does not run; the run fails with ``PolicyViolation``."""
+
+    kind: Literal["halt"] = "halt"
+    reason: str = Field(default="", description="Why, shown in the error and the audit log.")
+
+
+class RequireApproval(_Action):
+    """Ask people to approve before the governed code runs (see approval gates)."""
+
+    kind: Literal["require_approval"] = "require_approval"
+    approvers: tuple[str, ...] = Field(
+        default=(), description="User or group names; empty means any listed principal."
+    )
+    quorum: int = Field(default=1, ge=1, description="Distinct approvals needed.")
+    timeout: float = Field(default=3600, gt=0, description="Seconds to wait for a decision.")
+    on_timeout: Literal["reject", "approve", "escalate", "fail"] = Field(
+        default="reject", description="What a timeout means."
+    )
+    principals: str | None = Field(
+        default=None, description="Name of a saved Approvers block that defines the people."
+    )
+
+
+Action = Annotated[AuditLog | Notify | Halt | RequireApproval, Field(discriminator="kind")]

@@ -1,0 +1,126 @@
+"""What a policy sees: the context of a governed call, and which policies are active.
+
+The policies given to a governed flow or task are active for the duration of
+its run (a context variable, which Prefect copies into task threads), so the
+``spend`` and ``sandbox`` points reached inside the run evaluate them too.
+Policies set with :func:`set_global_policies` apply to every governed run in
+the process.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from prefect.context import FlowRunContext
+
+from wflo_prefect.policies.policy import Point, Policy
+from wflo_prefect.policies.variables import DEFAULTS
+
+__all__ = [
+    "active_policies",
+    "build_context",
+    "global_policies",
+    "set_global_policies",
+    "use_policies",
+]
+
+_ACTIVE: ContextVar[tuple[Policy, ...]] = ContextVar("wflo_active_policies", default=())
+_GLOBAL: tuple[Policy, ...] = ()
+
+
+def set_global_policies(policies: Sequence[Policy]) -> None:
+    """Apply ``policies`` to every governed run in this process (replaces the last set)."""
+    global _GLOBAL
+    _GLOBAL = tuple(policies)
+
+
+def global_policies() -> tuple[Policy, ...]:
+    """The process-wide policies."""
+    return _GLOBAL
+
+
+def active_policies() -> tuple[Policy, ...]:
+    """Global policies, then those of the enclosing governed runs, outermost first."""
+    return _GLOBAL + _ACTIVE.get()
+
+
+@contextmanager
+def use_policies(policies: Sequence[Policy]) -> Iterator[None]:
+    """Make ``policies`` active inside the block (nested blocks add to them)."""
+    token = _ACTIVE.set(_ACTIVE.get() + tuple(p for p in policies if p not in _ACTIVE.get()))
+    try:
+        yield
+    finally:
+        _ACTIVE.reset(token)
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    """A CEL-friendly copy of an argument: scalars, lists and maps; others as text."""
+    if value is None or isinstance(value, bool | int | float | str | Decimal):
+        return value
+    if depth > 4:
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_plain(v, depth + 1) for v in value]
+    try:
+        json.dumps(value)
+    except TypeError:
+        return str(value)
+    return value
+
+
+def _spent_in_run(flow_run_id: str | None) -> Decimal:
+    if not flow_run_id:
+        return Decimal(0)
+    from wflo_prefect.ledger import get_ledger
+
+    entries = get_ledger().costs.entries(flow_run_id=flow_run_id)
+    return sum((e.cost_usd for e in entries), Decimal(0))
+
+
+def build_context(
+    point: Point,
+    *,
+    needed: frozenset[str],
+    operation: str | None = None,
+    kind: str = "",
+    name: str = "",
+    params: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The variables of one evaluation; costly ones only when a condition ``needed`` them."""
+    from wflo_prefect.costs.attribution import current_attribution
+
+    who = current_attribution()
+    context: dict[str, Any] = dict(DEFAULTS)
+    context.update(
+        point=point,
+        operation=operation or "",
+        kind=kind,
+        name=name,
+        flow=who.flow_name or "",
+        task=name if kind == "task" else "",
+        params=_plain(dict(params or {})),
+        tags=list(who.tags),
+        user=who.user or "",
+        deployment=who.deployment_id or "",
+        flow_run_id=who.flow_run_id or "",
+    )
+    flow_ctx = FlowRunContext.get()
+    start = flow_ctx.flow_run.start_time if flow_ctx and flow_ctx.flow_run else None
+    if start is not None:
+        elapsed = (datetime.now(UTC) - start).total_seconds()
+        context["run_time"] = context["execution_time"] = max(elapsed, 0.0)
+    if "cost" in needed:
+        context["cost"] = _spent_in_run(who.flow_run_id)
+    if extra:
+        context.update({k: _plain(v) for k, v in extra.items()})
+    return context

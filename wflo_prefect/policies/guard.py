@@ -1,0 +1,58 @@
+"""The ``policies=`` keyword: evaluate policies before a governed run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, ClassVar, Literal
+
+from wflo_prefect.errors import InvalidArgumentError
+from wflo_prefect.governance import GovernedCall, Guard, register_guard
+from wflo_prefect.policies.context import use_policies
+from wflo_prefect.policies.engine import enforce_policies
+from wflo_prefect.policies.policy import Policy
+
+__all__ = ["PolicyGuard"]
+
+
+class PolicyGuard(Guard):
+    """Evaluates the run's policies (and the global ones) before the function runs."""
+
+    keyword: ClassVar[str] = "policies"
+    order: ClassVar[int] = 10
+    # Process-wide policies (set_global_policies) govern every governed run.
+    always: ClassVar[bool] = True
+
+    def validate(
+        self, value: Any, *, kind: Literal["flow", "task"], fn: Callable[..., Any]
+    ) -> tuple[Policy, ...]:
+        if value is None:
+            return ()
+        policies = (value,) if isinstance(value, Policy) else tuple(value)
+        for policy in policies:
+            if not isinstance(policy, Policy):
+                raise InvalidArgumentError(
+                    f"policies= on {fn.__qualname__} takes Policy objects",
+                    value=policy,
+                    hint="Build one with Policy(condition=..., actions=[...])",
+                    docs="policies.md",
+                )
+        return policies
+
+    def around(self, call: GovernedCall, value: tuple[Policy, ...]) -> AbstractContextManager[None]:
+        @contextmanager
+        def scope() -> Iterator[None]:
+            with use_policies(value):
+                enforce_policies(
+                    "run",
+                    operation=call.operation,
+                    kind=call.kind,
+                    name=call.name,
+                    params=call.bound_arguments(),
+                )
+                yield
+
+        return scope()
+
+
+register_guard(PolicyGuard())
