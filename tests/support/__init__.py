@@ -1,0 +1,1 @@
+"""Importable helpers for tests (compensating handlers must be importable by path)."""
