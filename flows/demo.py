@@ -2,22 +2,34 @@
 
 Runs on an ephemeral Prefect server and the SQLite ledger under ``PREFECT_HOME``
 (``scripts/demo.sh`` points it at ``.prefect-demo/``), then prints what wflo
-governed and how to inspect it.
+governed and how to inspect it. Each section checks that it showed what it
+claims and the demo exits non-zero otherwise.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
 
-from flows.data_cleanup import data_cleanup, seed_database
+from flows.data_cleanup import count_rows, data_cleanup, seed_database
 from wflo_prefect.cli.debug import render_audit
 from wflo_prefect.testing import audit_trail
 
 console = Console(highlight=False, width=max(120, Console().width))
+
+
+class DemoFailed(SystemExit):
+    """A section did not show what it should have."""
+
+
+def expect(condition: bool, what: str) -> None:
+    """Stop the demo when a section did not behave as shown."""
+    if not condition:
+        raise DemoFailed(f"demo: expected {what}")
 
 
 def section(title: str) -> None:
@@ -30,24 +42,128 @@ def demo_audit(work: Path) -> str:
     section("1. A governed flow: every run and task audited with its Prefect and trace ids")
     db = seed_database(work / "customers.db")
     state = data_cleanup(str(db), str(work / "archive"), return_state=True)
-    result = state.result()
-    console.print(f"data-cleanup finished [bold]{state.name}[/bold]: {result}")
+    console.print(f"data-cleanup finished [bold]{state.name}[/bold]: {state.result()}")
     events = audit_trail(state)
     console.print(
         render_audit(events, f"Audit trail of flow run {state.state_details.flow_run_id}")
     )
-    if not state.is_completed() or len(events) < 8:
-        raise SystemExit("demo: the governed run did not complete with a full audit trail")
+    expect(state.is_completed() and len(events) >= 6, "a completed run with a full audit trail")
     return str(state.state_details.flow_run_id)
+
+
+def demo_policy(work: Path) -> str:
+    """The no-prod-deletes policy halts the same agent on a production table."""
+    section("2. A policy (CEL) halts a delete on a production table before it happens")
+    db = seed_database(work / "prod.db", table="prod_customers")
+    state = data_cleanup(str(db), str(work / "archive"), table="prod_customers", return_state=True)
+    left = count_rows(str(db), "prod_customers")
+    console.print(f"run ended [bold]{state.name}[/bold]: {state.message}")
+    console.print(f"rows in prod_customers: {left} (none deleted)")
+    expect(state.name == "PolicyViolation" and left == 12, "a PolicyViolation with no row deleted")
+    return str(state.state_details.flow_run_id)
+
+
+def demo_rollback(work: Path) -> str:
+    """A later step fails, so the delete's compensation restores the rows."""
+    section("3. Rollback: a later step fails, the durable undo log restores the deleted rows")
+    db = seed_database(work / "rollback.db")
+    state = data_cleanup(
+        str(db),
+        str(work / "archive"),
+        owner_webhook="http://127.0.0.1:9/unreachable",
+        return_state=True,
+    )
+    rows = count_rows(str(db), "customers")
+    undo = [e for e in audit_trail(state) if e.event.startswith("compensation.")]
+    console.print(f"run ended [bold]{state.name}[/bold] (the owner's webhook was unreachable)")
+    for event in undo:
+        console.print(f"  {event.event}: {event.payload.get('name')}")
+    console.print(f"rows in customers: {rows} of 12 (the 4 deleted ones are back)")
+    expect(state.is_failed() and rows == 12, "the deleted rows restored by the compensation")
+    return str(state.state_details.flow_run_id)
+
+
+def demo_budget(work: Path) -> str:
+    """A per-run budget halts a research agent before the overrunning request is sent."""
+    section("4. Cost governance: a $0.03 budget halts the run before the overrunning call is sent")
+    from flows import budgeted_research as research
+
+    server = research._offline_server()  # the local OpenAI stand-in, when no API key is set
+    try:
+        state = research.budgeted_research(research.QUESTIONS, return_state=True)
+    finally:
+        if server is not None:
+            server.stop()  # type: ignore[attr-defined]
+    sent = len(server.requests) if server is not None else None  # type: ignore[attr-defined]
+    console.print(f"run ended [bold]{state.name}[/bold]: {state.message}")
+    if sent is not None:
+        console.print(f"requests the LLM server received: {sent} of {len(research.QUESTIONS)}")
+    from wflo_prefect.ledger import get_ledger
+
+    spent = get_ledger().costs.entries(flow_run_id=str(state.state_details.flow_run_id))
+    console.print(f"calls recorded: {len(spent)}, spent ${sum(e.cost_usd for e in spent):.4f}")
+    expect(state.name == "BudgetExceeded", "a run ended by BudgetExceeded")
+    expect(sent is None or sent == len(spent), "no request sent past the budget")
+    return str(state.state_details.flow_run_id)
+
+
+def demo_approval(work: Path) -> str:
+    """A gated delete waits for a human; the answer comes from `wflo approvals approve`."""
+    section("5. Approval gate: the run pauses until an operator approves from the CLI")
+    import threading
+
+    from flows import approval_gate
+
+    operator = threading.Thread(target=approval_gate._approve_from_cli_soon, daemon=True)
+    operator.start()
+    state = approval_gate.cleanup_agent(return_state=True)
+    operator.join(timeout=180)  # the CLI finishes its audit writes after the run resumed
+    decided = [e for e in audit_trail(state) if e.event.startswith("approval.")]
+    for event in decided:
+        who = event.actor or event.payload.get("approver") or ""
+        console.print(f"  {event.occurred_at:%H:%M:%S.%f} {event.event} {who}")
+    console.print(f"run ended [bold]{state.name}[/bold]; deleted {state.result()} rows")
+    expect(state.is_completed(), "the approved run to complete")
+    expect(any(e.event == "approval.decided" for e in decided), "an audited decision")
+    return str(state.state_details.flow_run_id)
+
+
+def demo_sandbox(work: Path) -> str:
+    """Generated code runs in the locked-down sandbox; a hostile snippet is contained."""
+    section("6. Sandbox: generated code runs without network, on a read-only root, as non-root")
+    from flows.code_agent import code_agent
+
+    state = code_agent(return_state=True)
+    result = state.result()
+    console.print(f"answer: {result['answer']}")
+    console.print(f"hostile snippet: {result['hostile']}")
+    hostile = result["hostile"]
+    expect(
+        str(hostile.get("network", "")).startswith("blocked")
+        and str(hostile.get("etc", "")).startswith("blocked"),
+        "the hostile snippet blocked from the network and /etc",
+    )
+    return str(state.state_details.flow_run_id)
+
+
+SECTIONS: list[Callable[[Path], str]] = [
+    demo_audit,
+    demo_policy,
+    demo_rollback,
+    demo_budget,
+    demo_approval,
+    demo_sandbox,
+]
 
 
 def main() -> int:
     """Run every demo section; exit 0 when each did what it shows."""
-    home = Path(os.environ.get("PREFECT_HOME", ".prefect-demo"))
+    home = Path(os.environ.get("PREFECT_HOME", ".prefect-demo")).resolve()
     work = home / "work"
-    run_id = demo_audit(work)
+    runs = [show(work) for show in SECTIONS]
     section("Inspect it yourself")
-    console.print(f"  PREFECT_HOME={home} .venv/bin/wflo debug {run_id}")
+    for run_id in runs:
+        console.print(f"  PREFECT_HOME={home} .venv/bin/wflo debug {run_id}")
     console.print(f"  ledger: {home / 'wflo' / 'ledger.db'} (SQLite, WAL)")
     return 0
 

@@ -6,7 +6,12 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/bootstrap.sh
 source "$ROOT/scripts/bootstrap.sh"
 cd "$ROOT"
-export PREFECT_HOME="${PREFECT_HOME:-$ROOT/.prefect-demo}"
+if [[ -z "${PREFECT_HOME:-}" ]]; then
+    # The demo's own home starts empty each time, so every run shows the same story.
+    export PREFECT_HOME="$ROOT/.prefect-demo"
+    rm -rf "$PREFECT_HOME"
+fi
 export PREFECT_SERVER_ANALYTICS_ENABLED=false
-export PREFECT_LOGGING_LEVEL="${PREFECT_LOGGING_LEVEL:-WARNING}"
+# The failures the demo provokes on purpose would print tracebacks; it reports them itself.
+export PREFECT_LOGGING_LEVEL="${PREFECT_LOGGING_LEVEL:-CRITICAL}"
 exec "$ROOT/.venv/bin/python" -m flows.demo "$@"

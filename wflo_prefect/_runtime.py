@@ -39,7 +39,10 @@ _CONTROL_FLOW = ("Pause", "Abort", "Terminat", "Cancel")
 
 
 def _is_control_flow(exc: BaseException) -> bool:
-    # Pausing, aborting and cancelling are Prefect signals, not failures of the code.
+    # Pausing, aborting and cancelling are Prefect signals, not failures of the code;
+    # wflo errors that are outcomes of a human process (ApprovalRejected) say so.
+    if getattr(exc, "control_flow", False) is True:
+        return True
     return any(name in type(exc).__name__ for name in _CONTROL_FLOW)
 
 
@@ -94,6 +97,25 @@ def _fail_span(span: Span, exc: BaseException) -> None:
         span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
 
 
+def _named_failure(exc: BaseException) -> Any:
+    """A Failed state named after the error, for wflo errors that name their state.
+
+    Prefect names every failure "Failed"; returning ``Failed(name=...)`` from a flow
+    function is how a flow run ends in e.g. ``BudgetExceeded``. Callers still get
+    the error raised (Prefect raises a failed flow state's exception from its
+    result). Tasks are left alone: a task returning a state would hand the state,
+    not the error, to a flow calling it directly.
+    """
+    from wflo_prefect.errors import WfloError
+
+    name = getattr(exc, "prefect_state_name", None)
+    if not isinstance(exc, WfloError) or not isinstance(name, str):
+        return None
+    from prefect.states import Failed
+
+    return Failed(name=name, message=str(exc), data=exc)
+
+
 def wrap_function(
     fn: Callable[..., Any],
     *,
@@ -120,10 +142,16 @@ def wrap_function(
                         for guard, value in guards:
                             await stack.enter_async_context(guard.around_async(call, value))
                         if executor is not None:
-                            return await executor[0].execute_async(call, executor[1])
-                        return await fn(*args, **kwargs)
+                            result = await executor[0].execute_async(call, executor[1])
+                        else:
+                            result = await fn(*args, **kwargs)
+                        call.extras["result"] = result
+                        return result
                 except BaseException as exc:
                     _fail_span(span, exc)
+                    named = _named_failure(exc) if kind == "flow" else None
+                    if named is not None:
+                        return named
                     raise
 
         return async_wrapper
@@ -179,10 +207,16 @@ def wrap_function(
                     for guard, value in guards:
                         stack.enter_context(guard.around(call, value))
                     if executor is not None:
-                        return executor[0].execute(call, executor[1])
-                    return fn(*args, **kwargs)
+                        result = executor[0].execute(call, executor[1])
+                    else:
+                        result = fn(*args, **kwargs)
+                    call.extras["result"] = result  # for guards that act on success
+                    return result
             except BaseException as exc:
                 _fail_span(span, exc)
+                named = _named_failure(exc) if kind == "flow" else None
+                if named is not None:
+                    return named
                 raise
 
     return wrapper
@@ -236,7 +270,26 @@ def flow_end_hook(flow: Any, flow_run: Any, state: Any) -> None:
         flow_name=flow.name,
         deployment_id=str(flow_run.deployment_id) if flow_run.deployment_id else None,
     )
-    _record_end("flow", str(flow_run.id), fallback, state, flow.name)
+    outcome = _record_end("flow", str(flow_run.id), fallback, state, flow.name)
+    _settle_compensations(str(flow_run.id), outcome)
+
+
+def _settle_compensations(flow_run_id: str, outcome: str) -> None:
+    """A finished flow run's undo log: released on success, run otherwise."""
+    ledger = get_ledger()
+    if outcome == "completed":
+        ledger.compensations.release_run(flow_run_id)
+        return
+    from wflo_prefect.compensation.runner import run_compensations
+
+    report = run_compensations(flow_run_id)
+    if report.done or report.failed:
+        _log.info(
+            "flow_run.compensated",
+            flow_run_id=flow_run_id,
+            done=report.done,
+            failed=report.failed,
+        )
 
 
 def task_end_hook(task: Any, task_run: Any, state: Any) -> None:

@@ -105,6 +105,11 @@ def _build_task(
     kwargs = dict(prefect_kwargs)
     _merge_hooks(kwargs, _TASK_END_HOOKS, task_end_hook)
     result: Task[P, R] = prefect_task(**kwargs)(wrapped)
+    if options.get("compensate") is not None:
+        from wflo_prefect.compensation.guard import rollback_hook
+
+        # Inside a Prefect transaction, a rollback runs the task's compensation at once.
+        result.on_rollback(rollback_hook)
     result.__dict__["_wflo_governed"] = True
     return result
 

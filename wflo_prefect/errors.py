@@ -58,7 +58,9 @@ class WfloError(Exception):
         if hint:
             text += f". {hint}" if not text.endswith(".") else f" {hint}"
         if docs:
-            text += f" See {DOCS_ROOT}{docs}."
+            text += (
+                f" See {DOCS_ROOT}{docs}." if text.endswith(".") else f". See {DOCS_ROOT}{docs}."
+            )
         super().__init__(text)
 
 

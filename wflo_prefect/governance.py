@@ -61,6 +61,9 @@ class Guard(ABC):
     keyword: ClassVar[str]
     #: Guards wrap the function in ascending order (outermost first).
     order: ClassVar[int] = 100
+    #: Applied to every governed function, with ``validate(None)``'s value, even when
+    #: the keyword is not given (e.g. process-wide policies).
+    always: ClassVar[bool] = False
 
     @abstractmethod
     def validate(self, value: Any, *, kind: Literal["flow", "task"], fn: Callable[..., Any]) -> Any:
@@ -127,9 +130,11 @@ def resolve_guards(
     """Validate the governance keywords given to a decorator; return guards in order."""
     chosen: list[tuple[Guard, Any]] = []
     for keyword, value in options.items():
-        if value is None or value is False or value == ():
-            continue
         guard = _GUARDS.get(keyword)
+        if value is None or value is False or value == ():
+            if guard is not None and guard.always:
+                chosen.append((guard, guard.validate(None, kind=kind, fn=fn)))
+            continue
         if guard is None:
             raise InvalidArgumentError(
                 f"`{keyword}=` needs a wflo capability this version does not include",

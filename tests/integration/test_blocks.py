@@ -20,6 +20,11 @@ class TestAllBlocksAdhereToStandards(BlockStandardTestSuite):
         cls: type[Block] = request.param
         return cls
 
+    def test_has_a_valid_image(self, block: type[Block]) -> None:
+        """No logo is shipped: Prefect requires an http(s) URL, which machines without
+        internet cannot load, so the UI shows Prefect's default icon instead."""
+        assert block._logo_url is None
+
 
 def test_register_script_registers_every_block_type() -> None:
     """blocks/register.py registers each wflo block type with the Prefect API."""

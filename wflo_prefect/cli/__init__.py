@@ -10,7 +10,12 @@ from __future__ import annotations
 import typer
 
 from wflo_prefect._version import __version__
+from wflo_prefect.cli import approvals as approvals_cli
+from wflo_prefect.cli import budgets as budgets_cli
+from wflo_prefect.cli import compensate as compensate_cli
+from wflo_prefect.cli import costs as costs_cli
 from wflo_prefect.cli import db, debug, doctor, runs
+from wflo_prefect.cli import sandbox as sandbox_cli
 from wflo_prefect.cli._console import console
 
 __all__ = ["app", "main"]
@@ -23,6 +28,11 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 app.add_typer(db.app, name="db")
+app.add_typer(approvals_cli.app, name="approvals")
+app.add_typer(costs_cli.app, name="costs")
+app.add_typer(budgets_cli.app, name="budgets")
+app.add_typer(sandbox_cli.app, name="sandbox")
+app.add_typer(compensate_cli.app, name="compensate")
 app.command("debug")(debug.debug)
 app.command("doctor")(doctor.doctor)
 app.command("trace")(runs.trace)

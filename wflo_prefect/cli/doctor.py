@@ -132,7 +132,7 @@ def check_docker(settings: WfloSettings) -> list[Check]:
                 "Sandbox image",
                 "fail",
                 f"{settings.sandbox_image} is not in the engine",
-                "build it with `scripts/build_sandbox_image.sh` (as root)",
+                "build it with `wflo sandbox build-image` (offline builds need root)",
             )
         )
     except DockerException as exc:

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Dialect,
@@ -252,6 +253,7 @@ class PolicyDecisionRow(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_uuid)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     policy_name: Mapped[str] = mapped_column(String(255))
+    position: Mapped[int] = mapped_column(Integer, default=0)
     condition: Mapped[str] = mapped_column(Text)
     matched: Mapped[bool] = mapped_column(Boolean)
     actions: Mapped[list[Any]] = mapped_column(default=list)
@@ -272,13 +274,15 @@ class CompensationRow(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_uuid)
     flow_run_id: Mapped[str] = mapped_column(String(36))
     task_run_id: Mapped[str | None] = mapped_column(String(36))
-    seq: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(BigInteger)
     name: Mapped[str] = mapped_column(String(255))
     handler: Mapped[str] = mapped_column(String(512))
     arguments: Mapped[dict[str, Any]] = mapped_column(default=dict)
     idempotency_key: Mapped[str] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    retry_delay_s: Mapped[float] = mapped_column(default=1.0)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -19,6 +19,9 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from wflo_prefect.errors import LedgerError
+from wflo_prefect.ledger.approvals import ApprovalRepository
+from wflo_prefect.ledger.compensations import CompensationRepository
+from wflo_prefect.ledger.costs import CostRepository
 from wflo_prefect.ledger.engine import (
     create_ledger_engine,
     current_revision,
@@ -26,6 +29,7 @@ from wflo_prefect.ledger.engine import (
     upgrade,
 )
 from wflo_prefect.ledger.models import AuditEventRow, utcnow
+from wflo_prefect.ledger.policies import PolicyRepository
 from wflo_prefect.ledger.records import AuditEvent
 from wflo_prefect.observability.correlation import Correlation
 from wflo_prefect.settings import get_settings
@@ -43,6 +47,10 @@ class Ledger:
         self._ready = threading.Event()
         self._ready_lock = threading.Lock()
         self.audit = AuditRepository(self)
+        self.costs = CostRepository(self)
+        self.approvals = ApprovalRepository(self)
+        self.policies = PolicyRepository(self)
+        self.compensations = CompensationRepository(self)
 
     @classmethod
     def from_url(cls, url: str, *, auto_migrate: bool = True, pool_size: int = 5) -> Ledger:

@@ -73,3 +73,73 @@ def ensure_metrics_server() -> int | None:
     _settings_checked = True
     port = get_settings().metrics_port
     return None if port is None else serve_metrics(port)
+
+
+# Approval gates (wflo_prefect.approvals).
+APPROVAL_REQUESTS = Counter(
+    "wflo_approval_requests",
+    "Approval requests by status: requested, approved, rejected, timeout, expired.",
+    ["status"],
+    registry=REGISTRY,
+)
+APPROVAL_LATENCY = Histogram(
+    "wflo_approval_latency_seconds",
+    "Time from an approval request to its decision.",
+    registry=REGISTRY,
+    buckets=(1, 5, 15, 30, 60, 300, 900, 1800, 3600, 14400, 86400),
+)
+
+# Cost governance (wflo_prefect.costs).
+from prometheus_client import Gauge  # noqa: E402 - kept with the metrics that use it
+
+LLM_API_CALLS = Counter(
+    "wflo_llm_api_calls",
+    "LLM API calls recorded in the ledger, by provider and model.",
+    ["provider", "model"],
+    registry=REGISTRY,
+)
+LLM_TOKENS = Counter(
+    "wflo_llm_tokens",
+    "LLM tokens by provider, model and type (input, output, cached_input).",
+    ["provider", "model", "type"],
+    registry=REGISTRY,
+)
+WORKFLOW_COST = Gauge(
+    "wflo_workflow_cost_usd",
+    "USD spent on LLM calls by each flow since the process started.",
+    ["workflow_name"],
+    registry=REGISTRY,
+)
+BUDGET_EXCEEDED = Counter(
+    "wflo_budget_exceeded",
+    "Calls refused, or budgets overrun, by flow.",
+    ["workflow_name"],
+    registry=REGISTRY,
+)
+
+# Sandbox (wflo_prefect.sandbox).
+SANDBOX_CREATION_DURATION = Histogram(
+    "wflo_sandbox_creation_duration_seconds",
+    "Time to have a sandbox container ready to run code (cold create or warm take).",
+    ["runtime", "warm"],
+    registry=REGISTRY,
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+SANDBOX_CPU_USAGE = Gauge(
+    "wflo_sandbox_cpu_usage_percent",
+    "CPU used by a live sandbox during its last run, in percent of one CPU.",
+    ["sandbox_id"],
+    registry=REGISTRY,
+)
+SANDBOX_MEMORY_USAGE = Gauge(
+    "wflo_sandbox_memory_usage_bytes",
+    "Peak memory of a live sandbox so far.",
+    ["sandbox_id"],
+    registry=REGISTRY,
+)
+SANDBOX_RUNS = Counter(
+    "wflo_sandbox_runs",
+    "Commands run in sandboxes, by outcome: ok, error, timeout, oom.",
+    ["runtime", "outcome"],
+    registry=REGISTRY,
+)

@@ -1,0 +1,42 @@
+"""README command one: the demo runs as a newcomer runs it, and shows what it claims."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_demo_script_runs_every_section() -> None:
+    """scripts/demo.sh exits 0 on the embedded defaults and prints each governed section."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "WFLO_", "PYTEST_"))
+    }
+    env["COLUMNS"] = "160"
+    out = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "demo.sh")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    headings = (
+        "1. A governed flow",
+        "2. A policy",
+        "3. Rollback",
+        "4. Cost governance",
+        "5. Approval gate",
+        "6. Sandbox",
+        "Inspect it yourself",
+    )
+    for heading in headings:
+        assert heading in out.stdout, heading
+    assert "flow_run.completed" in out.stdout
+    assert "BudgetExceeded" in out.stdout
+    assert "approval.decided" in out.stdout
+    assert "blocked: Read-only file system" in out.stdout
+    assert "wflo debug" in out.stdout
