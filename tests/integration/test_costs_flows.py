@@ -339,3 +339,61 @@ def test_deployment_runs_are_attributed_and_held_to_deployment_budgets(
     assert window.budget_key == f"per-deployment|deployment={deployment_id}"
     report = runner.invoke(app, ["costs", "report", "--by", "deployment"])
     assert str(deployment_id) in report.output
+
+
+def test_budget_alerts_reach_notification_blocks_once(ledger: Ledger, server: FakeOpenAI) -> None:
+    """A budget's notify= targets get each threshold alert once, and delivery is audited."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+
+    received: list[dict[str, str]] = []
+
+    class Inbox(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    inbox = ThreadingHTTPServer(("127.0.0.1", 0), Inbox)
+    threading.Thread(target=inbox.serve_forever, daemon=True).start()
+    try:
+        CustomWebhookNotificationBlock(
+            name="finops",
+            url=f"http://127.0.0.1:{inbox.server_port}/hook",
+            json_data={"subject": "{{subject}}", "body": "{{body}}"},
+        ).save("finops-inbox", overwrite=True)
+
+        @governed_flow(
+            budget=Budget(
+                TINY * 2,
+                scope="flow_run",
+                alert_thresholds=(0.1,),
+                notify=["custom-webhook/finops-inbox"],
+                name="watched",
+            )
+        )
+        def watched(base_url: str) -> None:
+            for _ in range(3):
+                ask(base_url)
+
+        state = watched(server.url, return_state=True)
+    finally:
+        inbox.shutdown()
+    assert state.is_completed()
+    assert len(received) == 1, received
+    assert "watched" in received[0]["subject"]
+    assert "threshold 0.1" in received[0]["subject"]
+    notified = ledger.audit.recent(50, event_prefix="budget.notified")
+    assert [e.outcome for e in notified] == ["sent"]
+
+
+def test_budget_notify_target_is_checked_when_built() -> None:
+    """A notify target that is not a saved block's slug is refused when the Budget is built."""
+    with pytest.raises(InvalidArgumentError, match="slack://finops"):
+        Budget("1", notify=["slack://finops"])

@@ -41,6 +41,11 @@ class WfloBudget(Block):
     timezone: str | None = Field(
         default=None, description="IANA zone of the windows (default: the costs setting)."
     )
+    notify: list[str] = Field(
+        default_factory=list,
+        description="Saved notification blocks told of each alert, as '<block-type>/<name>'.",
+        examples=[["slack-webhook/finops"]],
+    )
 
     def to_budget(self, name: str | None = None) -> Budget:
         """The :class:`Budget` this block describes, named after the block document."""
@@ -52,6 +57,7 @@ class WfloBudget(Block):
             on_exceeded=self.on_exceeded,
             scope_value=self.scope_value,
             timezone=self.timezone,
+            notify=tuple(self.notify),
             name=name or getattr(self, "_block_document_name", None),
         )
 

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from wflo_prefect.errors import InvalidArgumentError
+from wflo_prefect.observability.notify import check_target
 
 __all__ = ["Budget", "Period", "Scope", "window_bounds"]
 
@@ -44,6 +45,8 @@ class Budget(BaseModel):
         scope_value: the one value the budget applies to (required for ``tag``, e.g.
             ``"team-a"``; optional for ``user``, ``flow`` and ``deployment``).
         timezone: IANA zone of the windows (default: the costs ``timezone`` setting).
+        notify: saved Prefect notification blocks (``"<block-type>/<name>"``, e.g.
+            ``"slack-webhook/finops"``) told of every threshold and overrun alert.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -56,6 +59,7 @@ class Budget(BaseModel):
     name: str | None = None
     scope_value: str | None = None
     timezone: str | None = None
+    notify: tuple[str, ...] = ()
 
     def __init__(self, max_usd: Any = None, /, **data: Any) -> None:
         if max_usd is not None:
@@ -101,6 +105,12 @@ class Budget(BaseModel):
             if not Decimal(0) < item <= Decimal(1):
                 raise ValueError(f"each threshold must be > 0 and <= 1, got {item}")
         return tuple(sorted(set(value)))
+
+    @field_validator("notify", mode="before")
+    @classmethod
+    def _targets(cls, value: Any) -> Any:
+        items = (value,) if isinstance(value, str) else tuple(value)
+        return tuple(check_target(item) for item in items)
 
     @field_validator("timezone")
     @classmethod

@@ -33,6 +33,7 @@ from wflo_prefect.ledger.models import utcnow
 from wflo_prefect.observability import metrics
 from wflo_prefect.observability.correlation import Correlation
 from wflo_prefect.observability.logging import get_logger
+from wflo_prefect.observability.notify import send_notification
 
 __all__ = ["BoundBudget", "Hold", "applicable_budgets", "register_budget", "reserve"]
 
@@ -203,6 +204,22 @@ def _alert(
     )
     _log.warning(f"budget.{kind}", **payload)
     _emit(f"wflo.budget.{kind}", bound, who, payload)
+    for target in bound.budget.notify:
+        status = send_notification(
+            target,
+            subject=f"wflo budget {bound.budget.display_name}: {kind} {marker}",
+            body=(
+                f"Budget {bound.budget.display_name!r} ({bound.key}): {kind} {marker}; "
+                f"spent ${state.spent_usd} of ${state.limit_usd} in the window from "
+                f"{state.window_start:%Y-%m-%d %H:%M %Z}."
+            ),
+        )
+        get_ledger().audit.record(
+            "budget.notified",
+            correlation=_correlation(who),
+            outcome=status,
+            payload={"budget": bound.budget.display_name, "target": target, "alert": marker},
+        )
     return True
 
 

@@ -8,14 +8,13 @@ what a policy has already forbidden.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["Action", "AuditLog", "Halt", "Notify", "RequireApproval"]
+from wflo_prefect.observability.notify import check_target
 
-_BLOCK_REF = re.compile(r"^[a-z0-9][a-z0-9-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
+__all__ = ["Action", "AuditLog", "Halt", "Notify", "RequireApproval"]
 
 
 class _Action(BaseModel):
@@ -48,19 +47,7 @@ class Notify(_Action):
     @field_validator("target")
     @classmethod
     def _check_target(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            if not _BLOCK_REF.match(value):
-                raise ValueError(
-                    f"Notify target {value!r} is not '<block-type-slug>/<block-name>' "
-                    "(e.g. 'slack-webhook/ops'); save a notification block first, or pass one"
-                )
-            return value
-        if not callable(getattr(value, "notify", None)):
-            raise ValueError(
-                f"Notify target {value!r} has no notify() method; pass a Prefect "
-                "notification block such as SlackWebhook"
-            )
-        return value
+        return check_target(value)
 
 
 class Halt(_Action):

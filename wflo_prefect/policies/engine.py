@@ -10,6 +10,7 @@ from wflo_prefect.ledger import get_ledger
 from wflo_prefect.ledger.models import utcnow
 from wflo_prefect.observability.correlation import current_correlation
 from wflo_prefect.observability.logging import get_logger
+from wflo_prefect.observability.notify import send_notification
 from wflo_prefect.policies.actions import AuditLog, Halt, Notify, RequireApproval
 from wflo_prefect.policies.context import active_policies, build_context
 from wflo_prefect.policies.errors import PolicyViolation
@@ -86,22 +87,12 @@ def _jsonable(value: Any) -> Any:
 
 
 def _notify(action: Notify, policy: Policy, outcome: PolicyOutcome) -> str:
-    target = action.target
-    if isinstance(target, str):
-        from prefect.blocks.core import Block
-
-        slug, _, block_name = target.partition("/")
-        target = Block.get_block_class_from_key(slug).load(block_name)
     body = action.message or (
         f"wflo policy {policy.name!r} matched at {outcome.point} "
         f"({outcome.context.get('kind')} {outcome.context.get('name')!r}, "
         f"flow run {outcome.context.get('flow_run_id') or '-'})"
     )
-    try:
-        target.notify(body, subject=f"wflo policy: {policy.name}")
-    except Exception as exc:  # a broken channel must not hide the decision; it is audited.
-        return f"failed: {type(exc).__name__}: {exc}"
-    return "sent"
+    return send_notification(action.target, subject=f"wflo policy: {policy.name}", body=body)
 
 
 def _emit_event(policy: Policy, outcome: PolicyOutcome) -> None:
