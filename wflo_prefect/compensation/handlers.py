@@ -35,7 +35,8 @@ def handler_ref(handler: Any) -> str:
             docs="compensation.md",
         )
     ref = f"{module}:{qualname}"
-    if load_handler(ref) is not handler and load_handler(ref) is not fn:
+    found = load_handler(ref)
+    if found is not handler and found is not fn:
         raise InvalidArgumentError(
             "The compensating handler cannot be found again by its import path",
             value=ref,

@@ -50,37 +50,8 @@ __all__ = [
 ]
 
 
-class CostEntry(BaseModel):
-    """One priced (or unpriced) LLM call as stored."""
-
-    model_config = ConfigDict(frozen=True, from_attributes=True)
-
-    id: str
-    occurred_at: datetime
-    flow_run_id: str | None = None
-    task_run_id: str | None = None
-    flow_name: str | None = None
-    deployment_id: str | None = None
-    work_pool: str | None = None
-    user: str | None = None
-    tags: list[Any] = []
-    provider: str
-    model: str
-    requested_model: str | None = None
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cached_input_tokens: int = 0
-    cost_usd: Decimal = Decimal(0)
-    saved_usd: Decimal = Decimal(0)
-    priced: bool = True
-    cached: bool = False
-    latency_ms: float | None = None
-    request_id: str | None = None
-    trace_id: str | None = None
-
-
-class NewCostEntry(BaseModel):
-    """What :meth:`CostRepository.settle` and :meth:`CostRepository.record` write."""
+class _CostFields(BaseModel):
+    """The attribution, usage and money of one LLM call (shared by new and stored entries)."""
 
     flow_run_id: str | None = None
     task_run_id: str | None = None
@@ -102,6 +73,20 @@ class NewCostEntry(BaseModel):
     latency_ms: float | None = None
     request_id: str | None = None
     trace_id: str | None = None
+
+
+class CostEntry(_CostFields):
+    """One priced (or unpriced) LLM call as stored."""
+
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+    id: str
+    occurred_at: datetime
+
+
+class NewCostEntry(_CostFields):
+    """What :meth:`CostRepository.settle` and :meth:`CostRepository.record` write."""
+
     occurred_at: datetime | None = None
 
 
