@@ -102,3 +102,42 @@ def test_custom_prices_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     prices = [{"provider": "acme", "model": "m2", "input_per_mtok": "3", "output_per_mtok": "4"}]
     monkeypatch.setenv("PREFECT_INTEGRATIONS_WFLO_COSTS_CUSTOM_PRICES", json.dumps(prices))
     assert estimate_cost("acme", "m2", input_tokens=1_000_000, output_tokens=1_000_000) == 7
+
+
+def test_flat_prices_match_genai_prices_own_calculation_for_every_bundled_model() -> None:
+    """The per-token rates read off genai-prices once give its exact result, for every model."""
+    import random
+    from datetime import UTC, datetime
+
+    from genai_prices import data_snapshot
+
+    from wflo_prefect.costs.prices import _linear_rates, _usage
+
+    rng = random.Random(7)
+    compared = 0
+    for provider in data_snapshot.get_snapshot().providers:
+        for model in provider.models:
+            price = model.get_prices(datetime.now(UTC))
+            rates = _linear_rates(price)
+            if rates is None:
+                continue  # tiered: calculated by genai-prices call by call
+            base, per_input, per_output, per_read, per_write = rates
+            for _ in range(2):
+                i, o = rng.randint(0, 300_000), rng.randint(0, 50_000)
+                r = rng.randint(0, i)
+                w = rng.randint(0, i - r)
+                try:
+                    expected = price.calc_price(_usage(i, o, r, w))["total_price"]
+                except Exception:  # noqa: S112 - a usage genai-prices refuses for this model
+                    continue
+                million = 1_000_000
+                got = (
+                    base
+                    + (i - r - w) * per_input / million
+                    + o * per_output / million
+                    + r * per_read / million
+                    + w * per_write / million
+                )
+                assert got == expected, f"{provider.id}/{model.id} {i=} {o=} {r=} {w=}"
+                compared += 1
+    assert compared > 1000

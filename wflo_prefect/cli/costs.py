@@ -1,4 +1,5 @@
-"""``wflo costs``: spend by flow, deployment, user, model or day; one run's calls; estimates."""
+"""``wflo costs``: spend by flow, deployment, user, model or day; one run's calls; estimates;
+``wflo costs prices``: the price of a model, and refreshing genai-prices' data."""
 
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ from wflo_prefect.ledger.costs import CostEntry
 __all__ = ["app", "parse_since"]
 
 app = typer.Typer(help="LLM spend recorded in the ledger.", no_args_is_help=True)
+prices_app = typer.Typer(
+    help="Prices of LLM calls: show one, refresh genai-prices' data.", no_args_is_help=True
+)
+app.add_typer(prices_app, name="prices")
 
 
 class GroupBy(StrEnum):
@@ -185,3 +190,69 @@ def estimate(
         console.print(f"{provider}/{model}: ${cost}")
     except WfloError as exc:
         exit_with_error(exc)
+
+
+@prices_app.command("refresh")
+def refresh_prices(
+    url: str = typer.Option(
+        None,
+        "--url",
+        help=(
+            "Download from here (default: PREFECT_INTEGRATIONS_WFLO_COSTS_PRICE_REFRESH_URL, "
+            "else genai-prices' own source)."
+        ),
+    ),
+) -> None:
+    """Download genai-prices' latest data, validate it and store it for pricing."""
+    from wflo_prefect.costs import price_refresh
+    from wflo_prefect.costs.settings import get_cost_settings
+
+    try:
+        stored = price_refresh.refresh_prices(url)
+    except WfloError as exc:
+        exit_with_error(exc)
+    console.print(
+        f"Stored genai-prices data ({stored.providers} providers) from {stored.url} "
+        f"in {stored.path}."
+    )
+    if not get_cost_settings().price_refresh:
+        console.print(
+            "Calls are priced with it only when PREFECT_INTEGRATIONS_WFLO_COSTS_PRICE_REFRESH=true."
+        )
+
+
+@prices_app.command("show")
+def show_price(
+    provider: str = typer.Argument(..., help="Provider id, e.g. openai."),
+    model: str = typer.Argument(..., help="Model name as the API reports it."),
+) -> None:
+    """The price of PROVIDER's MODEL per million tokens, and where it comes from."""
+    from genai_prices import __version__ as genai_prices_version
+
+    from wflo_prefect.costs.prices import find_price
+
+    try:
+        price = find_price(provider, model)
+    except WfloError as exc:
+        exit_with_error(exc)
+    if price.custom is not None:
+        custom = price.custom
+        cached = custom.cached_input_per_mtok
+        rates = f"${custom.input_per_mtok}/input MTok, ${custom.output_per_mtok}/output MTok"
+        if cached is not None:
+            rates += f", ${cached}/cached input MTok"
+        console.print(f"{provider}/{model}: {rates}")
+        console.print("source: custom price")
+        return
+    if price.data is None:
+        console.print(f"{provider}/{model}: no price known; calls are recorded unpriced (cost 0)")
+        return
+    _, info = price.data.find_provider_model(model, None, provider, None)
+    console.print(f"{provider}/{model}: {info.get_prices(datetime.now(UTC))}")
+    refreshed = price.refreshed_at
+    if refreshed is None:
+        console.print(f"source: genai-prices {genai_prices_version} bundled data")
+    else:
+        console.print(
+            f"source: refreshed genai-prices data, fetched {refreshed:%Y-%m-%d %H:%M} UTC"
+        )

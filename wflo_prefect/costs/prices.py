@@ -1,4 +1,8 @@
-"""Prices of LLM calls: custom prices first, then genai-prices' bundled data (offline).
+"""Prices of LLM calls: custom prices first, then genai-prices' data.
+
+genai-prices' data is the copy bundled with the package (offline), or with
+``PREFECT_INTEGRATIONS_WFLO_COSTS_PRICE_REFRESH`` on, a refreshed copy (see
+:mod:`wflo_prefect.costs.price_refresh`).
 
 Money is :class:`~decimal.Decimal` throughout. Prices are per million tokens.
 Token counts follow one convention: ``input_tokens`` is every input token of the
@@ -8,14 +12,17 @@ call, *including* ``cached_input_tokens`` (which are billed at the cached rate).
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from wflo_prefect.costs.errors import UnknownModelPrice
+
+if TYPE_CHECKING:
+    from genai_prices.data_snapshot import DataSnapshot
 
 __all__ = [
     "CustomPrice",
@@ -75,11 +82,23 @@ class Price:
     model: str
     source: Literal["custom", "genai-prices", "unpriced"]
     custom: CustomPrice | None = None
+    #: The genai-prices data the price comes from (bundled or refreshed); None: the current.
+    data: DataSnapshot | None = field(default=None, repr=False, compare=False)
 
     @property
     def priced(self) -> bool:
         """False when no price is known and the call is recorded unpriced."""
         return self.source != "unpriced"
+
+    @property
+    def refreshed_at(self) -> datetime | None:
+        """When the refreshed genai-prices data this price comes from was fetched (UTC).
+
+        None for a custom price, or a price from genai-prices' bundled data.
+        """
+        if self.source != "genai-prices" or self.data is None or not self.data.from_auto_update:
+            return None
+        return self.data.timestamp.astimezone(UTC)
 
     def cost(
         self,
@@ -105,19 +124,85 @@ class Price:
                 + output_tokens * c.output_per_mtok
             )
             return custom_total / _MILLION
-        from genai_prices import Usage, calc_price
+        from genai_prices import data_snapshot
 
-        usage = Usage(
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cache_read_tokens=cached_input_tokens or None,
-            cache_write_tokens=cache_write_tokens or None,
+        data = self.data or data_snapshot.get_snapshot()
+        _provider, info = data.find_provider_model(self.model, None, self.provider, None)
+        model_price = info.get_prices(at or datetime.now(UTC))
+        rates = _linear_rates(model_price)
+        if rates is None:
+            result = data.calc(
+                _usage(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens),
+                self.model,
+                self.provider,
+                None,
+                at,
+            )
+            total: Decimal = result.total_price
+            return total
+        base, per_input, per_output, per_cache_read, per_cache_write = rates
+        uncached = input_tokens - cached_input_tokens - cache_write_tokens
+        return (
+            base
+            + uncached * per_input / _MILLION
+            + output_tokens * per_output / _MILLION
+            + cached_input_tokens * per_cache_read / _MILLION
+            + cache_write_tokens * per_cache_write / _MILLION
         )
-        result = calc_price(
-            usage, self.model, provider_id=self.provider, genai_request_timestamp=at
-        )
-        total: Decimal = result.total_price
-        return total
+
+
+def _usage(input_tokens: int, output_tokens: int, cache_read: int, cache_write: int) -> Any:
+    from genai_prices import Usage
+
+    return Usage(
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cache_read_tokens=cache_read or None,
+        cache_write_tokens=cache_write or None,
+    )
+
+
+_Rates = tuple[Decimal, Decimal, Decimal, Decimal, Decimal]
+# genai-prices' ModelPrice objects (kept alive here, so their ids stay theirs) -> rates.
+_rates: dict[int, tuple[Any, _Rates | None]] = {}
+
+
+def _linear_rates(model_price: Any) -> _Rates | None:
+    """A flat (untiered) genai-prices price as (per request, then USD per million input,
+    output, cache-read and cache-write tokens), read off genai-prices' own calculation
+    once per price; ``None`` for tiered prices, which are calculated call by call.
+
+    genai-prices' calculation costs ~100 us a call; on the path of every LLM call
+    (priced twice: the worst case, then the actual) this makes pricing ~50x cheaper.
+    ``tests/unit/test_costs_prices.py`` checks both agree for every bundled model.
+    """
+    known = _rates.get(id(model_price))
+    if known is not None and known[0] is model_price:
+        return known[1]
+    from genai_prices.types import TieredPrices
+
+    rates: _Rates | None = None
+    if not any(isinstance(v, TieredPrices) for v in vars(model_price).values()):
+        try:
+
+            def calc(i: int, o: int, r: int, w: int) -> Decimal:
+                total: Decimal = model_price.calc_price(_usage(i, o, r, w))["total_price"]
+                return total
+
+            base = calc(0, 0, 0, 0)
+            m = 1_000_000
+            rates = (
+                base,
+                calc(m, 0, 0, 0) - base,
+                calc(0, m, 0, 0) - base,
+                calc(m, 0, m, 0) - base,
+                calc(m, 0, 0, m) - base,
+            )
+        except Exception:  # a price genai-prices cannot split this way: calculate per call
+            rates = None
+    with _lock:
+        _rates[id(model_price)] = (model_price, rates)
+    return rates
 
 
 _custom: list[CustomPrice] = []
@@ -136,14 +221,19 @@ def clear_custom_prices() -> None:
         _custom.clear()
 
 
-def _genai_has(provider: str, model: str) -> bool:
+def _genai_data(provider: str, model: str, refreshed: DataSnapshot | None) -> DataSnapshot | None:
+    """The genai-prices data that prices ``provider``'s ``model``: the refreshed copy when it
+    has the model, else the bundled data; None when neither has it."""
     from genai_prices import data_snapshot
 
-    try:
-        data_snapshot.get_snapshot().find_provider_model(model, None, provider, None)
-    except LookupError:
-        return False
-    return True
+    candidates = [refreshed] if refreshed is not None else []
+    for data in [*candidates, data_snapshot.get_snapshot()]:
+        try:
+            data.find_provider_model(model, None, provider, None)
+        except LookupError:
+            continue
+        return data
+    return None
 
 
 def find_price(provider: str, model: str, *, at: datetime | None = None) -> Price:
@@ -153,6 +243,7 @@ def find_price(provider: str, model: str, *, at: datetime | None = None) -> Pric
         UnknownModelPrice: no price is known and unpriced calls are not allowed
             (``PREFECT_INTEGRATIONS_WFLO_COSTS_UNPRICED=error``, the default).
     """
+    from wflo_prefect.costs.price_refresh import stored_snapshot
     from wflo_prefect.costs.settings import get_cost_settings
 
     moment = at or datetime.now(UTC)
@@ -162,8 +253,9 @@ def find_price(provider: str, model: str, *, at: datetime | None = None) -> Pric
     for custom in [*registered, *settings.custom_prices]:
         if custom.applies(provider, model, moment):
             return Price(provider, model, "custom", custom)
-    if _genai_has(provider, model):
-        return Price(provider, model, "genai-prices")
+    data = _genai_data(provider, model, stored_snapshot(settings))
+    if data is not None:
+        return Price(provider, model, "genai-prices", data=data)
     if settings.unpriced == "warn":
         from wflo_prefect.observability.logging import get_logger
 

@@ -50,22 +50,57 @@ class CostSettings(PrefectBaseSettings):
             "back when a budget would otherwise refuse a call; a late settle still counts."
         ),
     )
+    budget_lease_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description=(
+            "Budget leases: each process holds a slice of a budget and holds calls on it in "
+            "memory, syncing with the ledger at least this often (idle leases are given back "
+            "after this long). 0 holds every call on the budget's ledger row instead "
+            "(slower, and the budget's spend is exact at every moment)."
+        ),
+    )
     default_max_output_tokens: int = Field(
         default=4096,
         ge=1,
         description="Output tokens assumed for the worst case when a request sets no maximum.",
     )
+    price_refresh: bool = Field(
+        default=False,
+        description=(
+            "Price calls from a refreshed copy of genai-prices' data stored under the Prefect "
+            "home (`wflo costs prices refresh`), refreshed in the background when missing or "
+            "stale. Off: nothing is ever fetched and genai-prices' bundled data is used."
+        ),
+    )
+    price_refresh_url: str | None = Field(
+        default=None,
+        description=(
+            "Where the refresh downloads genai-prices' data (a JSON list of providers); "
+            "empty: genai-prices' own source (`genai_prices.update_prices.DEFAULT_UPDATE_URL`)."
+        ),
+    )
+    price_refresh_max_age_hours: float = Field(
+        default=24,
+        gt=0,
+        description=(
+            "With `price_refresh` on, a stored copy older than this is refreshed in a "
+            "background thread (the calls meanwhile use the data at hand)."
+        ),
+    )
 
 
 _PREFIX = "PREFECT_INTEGRATIONS_WFLO_COSTS_"
-_cache: tuple[tuple[tuple[str, str], ...], CostSettings] | None = None
+_NAMES = tuple(_PREFIX + name.upper() for name in CostSettings.model_fields)
+_cache: tuple[tuple[str | None, ...], CostSettings] | None = None
 
 
 def get_cost_settings() -> CostSettings:
-    """The cost settings, re-read whenever a ``PREFECT_INTEGRATIONS_WFLO_COSTS_*`` variable
-    changes (they are on the path of every LLM call, so not re-read otherwise)."""
+    """The cost settings, re-read whenever one of their ``PREFECT_INTEGRATIONS_WFLO_COSTS_*``
+    variables changes (they are on the path of every LLM call, so not re-read otherwise)."""
     global _cache
-    key = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(_PREFIX)))
+    environ = os.environ
+    key = tuple(environ.get(name) for name in _NAMES)
     cached = _cache
     if cached is not None and cached[0] == key:
         return cached[1]
