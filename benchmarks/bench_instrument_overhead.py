@@ -1,9 +1,11 @@
 """Per-call overhead of instrument() against the raw client, on a local OpenAI server.
 
-The same official `openai` client calls the local fake OpenAI server (tests/fakes)
-raw and instrumented, in alternating rounds, with one active budget so every
-instrumented call estimates, reserves, sends, settles and writes its cost entry
-(SQLite ledger by default; --ledger postgresql for the PostgreSQL test server).
+The same official `openai` client calls the local fake OpenAI server (tests/fakes,
+run in its own process so it does not compete with the client for the GIL, as a
+real provider would not) raw and instrumented, in alternating rounds, with one
+active budget so every instrumented call estimates, holds, sends, settles and
+writes its cost entry (SQLite ledger by default; --ledger postgresql for the
+PostgreSQL test server).
 Reports the median per-call time of each, the ratio and the time added per call.
 Aim: under 1 ms added per call.
 
@@ -42,6 +44,16 @@ def _per_call(client: object, calls: int) -> float:
     return (time.perf_counter() - start) / calls
 
 
+def _serve(conn: object) -> None:
+    """Run the fake OpenAI server in this (child) process until told to stop."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from fakes.openai_server import FakeOpenAI
+
+    with FakeOpenAI() as server:
+        conn.send(server.url)  # type: ignore[attr-defined]
+        conn.recv()  # type: ignore[attr-defined]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", type=int, default=200)
@@ -62,8 +74,9 @@ def main() -> None:
         url = sa.engine.make_url(POSTGRES).set(database=name).render_as_string(hide_password=False)
     os.environ["PREFECT_INTEGRATIONS_WFLO_LEDGER_URL"] = url
 
+    import multiprocessing
+
     import openai
-    from fakes.openai_server import FakeOpenAI
 
     from wflo_prefect import Budget, instrument
     from wflo_prefect.costs import use_budgets
@@ -72,8 +85,11 @@ def main() -> None:
     raw_times: list[float] = []
     metered_times: list[float] = []
     try:
-        with FakeOpenAI() as server:
-            base = f"{server.url}/v1"
+        parent, child = multiprocessing.Pipe()
+        server = multiprocessing.get_context("spawn").Process(target=_serve, args=(child,))
+        server.start()
+        try:
+            base = f"{parent.recv()}/v1"
             raw = openai.OpenAI(base_url=base, api_key="sk-bench", max_retries=0)
             metered = instrument(openai.OpenAI(base_url=base, api_key="sk-bench", max_retries=0))
             with use_budgets(Budget(Decimal("1000000"), scope="global", name="bench")):
@@ -83,6 +99,9 @@ def main() -> None:
                     raw_times.append(_per_call(raw, args.calls))
                     metered_times.append(_per_call(metered, args.calls))
             recorded = len(get_ledger().costs.entries())
+        finally:
+            parent.send("stop")
+            server.join(10)
     finally:
         reset_ledger_cache()
         if admin is not None:

@@ -272,6 +272,10 @@ def flow_end_hook(flow: Any, flow_run: Any, state: Any) -> None:
     )
     outcome = _record_end("flow", str(flow_run.id), fallback, state, flow.name)
     _settle_compensations(str(flow_run.id), outcome)
+    from wflo_prefect.costs.leases import flush_leases
+
+    # The run's spend is on its budgets' windows when it ends (and idle money goes back).
+    flush_leases()
 
 
 def _settle_compensations(flow_run_id: str, outcome: str) -> None:

@@ -22,13 +22,25 @@ def _warm_up() -> None:
 _warm_up()
 
 
-def spend(ledger_url: str, calls: int, seed: int) -> tuple[int, int]:
-    """Make ``calls`` metered calls against the shared 'race' budget; (settled, refused)."""
+def spend(
+    ledger_url: str,
+    calls: int,
+    seed: int,
+    lease_seconds: str = "1",
+    flush: bool = True,
+    limit: str = str(LIMIT),
+) -> tuple[int, int]:
+    """Make ``calls`` metered calls against the shared 'race' budget; (settled, refused).
+
+    With ``flush=False`` the process keeps its budget leases open when it returns,
+    as a process that is killed next would.
+    """
     os.environ["PREFECT_INTEGRATIONS_WFLO_LEDGER_URL"] = ledger_url
     os.environ["PREFECT_INTEGRATIONS_WFLO_LEDGER_POOL_SIZE"] = "1"
-    from wflo_prefect.costs import Budget, BudgetExceeded, metered_call
+    os.environ["PREFECT_INTEGRATIONS_WFLO_COSTS_BUDGET_LEASE_SECONDS"] = lease_seconds
+    from wflo_prefect.costs import Budget, BudgetExceeded, flush_leases, metered_call
 
-    budget = Budget(LIMIT, scope="global", name="race")
+    budget = Budget(Decimal(limit), scope="global", name="race")
     rng = random.Random(seed)
     settled = refused = 0
     for _ in range(calls):
@@ -40,4 +52,6 @@ def spend(ledger_url: str, calls: int, seed: int) -> tuple[int, int]:
                 settled += 1
         except BudgetExceeded:
             refused += 1
+    if flush:
+        flush_leases()
     return settled, refused

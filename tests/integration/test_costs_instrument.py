@@ -22,6 +22,7 @@ from wflo_prefect.costs import (
     ModelRouting,
     ResponseCache,
     estimate_cost,
+    flush_leases,
     record_llm_usage,
     use_budgets,
 )
@@ -103,8 +104,10 @@ def test_stream_closed_early_is_still_settled(ledger: Ledger, oai: openai.OpenAI
             model="gpt-4o-mini", messages=MSG, stream=True, max_tokens=30
         ) as stream:
             next(iter(stream))
+        flush_leases()
         window = ledger.costs.windows()[0]
     assert window.reserved_usd == 0
+    assert window.spent_usd == ledger.costs.entries()[0].cost_usd
     assert len(ledger.costs.entries()) == 1
 
 
@@ -205,6 +208,7 @@ def test_failed_request_releases_its_hold(
     oai_server.fail_next = [500]
     with use_budgets(Budget("1", scope="global")), pytest.raises(openai.InternalServerError):
         oai.chat.completions.create(model="gpt-4o-mini", messages=MSG)
+    flush_leases()
     [window] = ledger.costs.windows()
     assert window.reserved_usd == 0
     assert window.spent_usd == 0
@@ -231,6 +235,7 @@ def test_settled_total_never_exceeds_reservations(ledger: Ledger, oai: openai.Op
     with use_budgets(Budget(Decimal("0.5"), scope="global")):
         for _ in range(3):
             oai.chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=100)
+    flush_leases()
     [window] = ledger.costs.windows()
     assert window.reserved_usd == 0
     assert window.spent_usd == sum(e.cost_usd for e in ledger.costs.entries())

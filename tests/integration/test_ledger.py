@@ -182,3 +182,39 @@ def test_concurrent_first_use_from_processes(
     assert len(ledger.audit.recent(limit=1000)) == sum(counts) == 100
     assert current_revision(ledger.engine) == head_revision()
     ledger.dispose()
+
+
+def test_migrations_build_exactly_the_schema_of_the_models(any_ledger: Ledger) -> None:
+    """Autogenerate finds nothing to change after the migrations ran (no drift)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from wflo_prefect.ledger.models import Base
+
+    any_ledger.ensure_schema()
+    with any_ledger.engine.connect() as conn:
+        differences = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert differences == []
+
+
+@pytest.mark.postgres
+def test_a_pooled_connection_the_server_dropped_is_replaced_before_use(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An idle pooled connection is pinged before use; a dead one is replaced, unnoticed."""
+    from wflo_prefect.ledger import engine as ledger_engine
+
+    ledger = Ledger.from_url(postgres_url)
+    try:
+        ledger.audit.record("before")
+        with ledger.engine.connect() as conn:  # the one pooled connection
+            pid = conn.exec_driver_sql("select pg_backend_pid()").scalar()
+        admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:  # the server drops it (a restart, an idle timeout)
+            conn.execute(sa.text("select pg_terminate_backend(:pid)"), {"pid": pid})
+        admin.dispose()
+        monkeypatch.setattr(ledger_engine, "IDLE_PING_SECONDS", 0.0)  # it has been idle long
+        ledger.audit.record("after")
+        assert [e.event for e in ledger.audit.recent(event_prefix="")][:2] == ["after", "before"]
+    finally:
+        ledger.dispose()

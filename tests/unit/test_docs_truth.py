@@ -19,6 +19,16 @@ def test_every_setting_is_on_the_settings_page() -> None:
         assert f"PREFECT_INTEGRATIONS_WFLO_{name.upper()}" in page, name
 
 
+def test_every_cost_setting_is_in_the_cost_settings_table() -> None:
+    """Each CostSettings field is in the settings table of docs/costs.md."""
+    from wflo_prefect.costs.settings import CostSettings
+
+    page = (DOCS / "costs.md").read_text()
+    table = page[page.index("## Settings") :]
+    for name in CostSettings.model_fields:
+        assert f"`PREFECT_INTEGRATIONS_WFLO_COSTS_{name.upper()}`" in table, name
+
+
 def _commands(typer_app: typer.Typer, prefix: str = "wflo") -> list[str]:
     names = [f"{prefix} {c.name or c.callback.__name__}" for c in typer_app.registered_commands]  # type: ignore[union-attr]
     for group in typer_app.registered_groups:

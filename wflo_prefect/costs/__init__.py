@@ -11,6 +11,7 @@ from wflo_prefect.costs.clients import instrument
 from wflo_prefect.costs.context import active_budgets, use_budgets
 from wflo_prefect.costs.errors import BudgetExceeded, UnknownModelPrice
 from wflo_prefect.costs.guard import BudgetGuard
+from wflo_prefect.costs.leases import flush_leases
 from wflo_prefect.costs.metering import (
     MeteredCall,
     estimate_cost,
@@ -41,6 +42,7 @@ __all__ = [
     "current_attribution",
     "estimate_cost",
     "find_price",
+    "flush_leases",
     "instrument",
     "metered_call",
     "record_llm_usage",

@@ -9,16 +9,19 @@ and overruns alert once per budget window: a Prefect event (``wflo.budget.thresh
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from wflo_prefect.costs import leases
 from wflo_prefect.costs.attribution import Attribution
 from wflo_prefect.costs.budget import Budget
 from wflo_prefect.costs.context import active_budgets
 from wflo_prefect.costs.errors import BudgetExceeded
+from wflo_prefect.costs.settings import get_cost_settings
 from wflo_prefect.errors import LedgerError
 from wflo_prefect.ledger import get_ledger
 from wflo_prefect.ledger.costs import (
@@ -225,12 +228,14 @@ def _alert(
 
 @dataclass
 class Hold:
-    """Money held for one call on the budgets that apply to it."""
+    """Money held for one call on the budgets that apply to it: on this process's
+    leases where it can, on the budgets' windows otherwise."""
 
     amount_usd: Decimal
     who: Attribution
     bound: list[BoundBudget]
     reservation_ids: list[str] = field(default_factory=list)
+    slices: list[leases.LeaseSlice] = field(default_factory=list)
     closed: bool = False
 
     def settle(self, entry: NewCostEntry) -> CostEntry | None:
@@ -239,11 +244,12 @@ class Hold:
             return None
         self.closed = True
         ledger = get_ledger()
-        if not self.reservation_ids:
+        states: list[WindowState] = []
+        if not self.reservation_ids and not self.slices:
             stored: CostEntry | None = ledger.costs.record(entry)
-            states: list[WindowState] = []
         else:
-            stored, states = ledger.costs.settle(self.reservation_ids, entry)
+            with leases.charging(self.slices, entry.cost_usd) as charges:
+                stored, states = ledger.costs.settle(self.reservation_ids, entry, charges)
         by_key = {b.key: b for b in self.bound}
         for state in states:
             bound = by_key.get(state.budget_key)
@@ -256,6 +262,8 @@ class Hold:
         if self.closed:
             return
         self.closed = True
+        for slice_ in self.slices:
+            slice_.release()
         if self.reservation_ids:
             get_ledger().costs.release(self.reservation_ids)
 
@@ -290,38 +298,91 @@ def reserve(
     hold = Hold(amount_usd=amount_usd, who=who, bound=bound)
     if not bound:
         return hold
+    ledger = get_ledger()
+    on_window: list[HoldRequest] = []
     for item in bound:
         register_budget(item.budget)
-    requests = [
-        HoldRequest(
-            budget_key=b.key,
-            window_start=b.window_start,
-            window_end=b.window_end,
-            limit_usd=b.budget.max_usd,
+        request = HoldRequest(
+            budget_key=item.key,
+            window_start=item.window_start,
+            window_end=item.window_end,
+            limit_usd=item.budget.max_usd,
             amount_usd=amount_usd,
-            enforce=enforce and b.budget.on_exceeded == "halt",
+            enforce=item.budget.on_exceeded == "halt",
         )
-        for b in bound
-    ]
+        slice_ = leases.take(ledger, item, request, who, _check_thresholds, must_fit=enforce)
+        if slice_ is not None:
+            hold.slices.append(slice_)
+        elif enforce:
+            on_window.append(request)
+        else:
+            on_window.append(replace(request, enforce=False))
+    if not on_window:
+        return hold
+    try:
+        hold.reservation_ids = _reserve_on_windows(on_window, bound, who)
+    except BaseException:
+        for slice_ in hold.slices:
+            slice_.release()
+        raise
+    return hold
+
+
+def _reserve_on_windows(
+    requests: list[HoldRequest], bound: list[BoundBudget], who: Attribution
+) -> list[str]:
+    """Hold the call on the windows themselves; raise BudgetExceeded when it does not fit.
+
+    Before refusing a call that would fit if other processes' leases on the window
+    came back, wait for them (up to a lease time and a bit): a live process syncs
+    its lease at least that often, and gives back what it does not need.
+    """
     ledger = get_ledger()
     result = ledger.costs.reserve(requests, flow_run_id=who.flow_run_id)
-    if isinstance(result, Refusal) and _expire_abandoned_holds():
+    if isinstance(result, Refusal) and result.reserved_usd > 0 and _expire_abandoned_holds():
+        result = ledger.costs.reserve(requests, flow_run_id=who.flow_run_id)
+    ttl = get_cost_settings().budget_lease_seconds
+    deadline = time.monotonic() + ttl + 0.25
+    while isinstance(result, Refusal) and ttl > 0 and _leases_would_make_room(result):
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(min(0.02, ttl / 10))
         result = ledger.costs.reserve(requests, flow_run_id=who.flow_run_id)
     if isinstance(result, Refusal):
         _refused(result, bound, who)
     assert not isinstance(result, Refusal)
-    hold.reservation_ids = result
-    return hold
+    return result
+
+
+def _leases_would_make_room(refusal: Refusal) -> bool:
+    """Whether the refused call would fit if other processes' leases were given back."""
+    if refusal.state is None or refusal.reserved_usd <= 0:
+        return False
+    others = get_ledger().costs.leased_by_others(refusal.state.id, leases.owner())
+    request = refusal.request
+    return refusal.spent_usd + refusal.reserved_usd - others + request.amount_usd <= (
+        request.limit_usd
+    )
+
+
+_last_expiry = 0.0
 
 
 def _expire_abandoned_holds() -> int:
-    """Give back holds older than the reservation timeout; how many were expired."""
-    from datetime import timedelta
+    """Give back holds of dead processes (looked for at most every few seconds).
 
-    from wflo_prefect.costs.settings import get_cost_settings
-
-    timeout = timedelta(seconds=get_cost_settings().reservation_timeout_seconds)
-    expired = get_ledger().costs.expire_stale(utcnow() - timeout)
+    A call hold is abandoned after the reservation timeout; a lease after it went
+    unsynced for ten lease times (at least 30 s): live processes sync every lease time.
+    """
+    global _last_expiry
+    if time.monotonic() - _last_expiry < 5:
+        return 0
+    _last_expiry = time.monotonic()
+    settings = get_cost_settings()
+    timeout = timedelta(seconds=settings.reservation_timeout_seconds)
+    lease_timeout = timedelta(seconds=max(30.0, 10 * settings.budget_lease_seconds))
+    now = utcnow()
+    expired = get_ledger().costs.expire_stale(now - timeout, leases_older_than=now - lease_timeout)
     if expired:
         _log.warning("budget.holds_expired", count=expired, older_than_s=timeout.total_seconds())
     return expired
@@ -350,7 +411,8 @@ def _refused(refusal: Refusal, bound: list[BoundBudget], who: Attribution) -> No
         "budget.refused", correlation=_correlation(who), outcome="halt", payload=payload
     )
     _log.warning("budget.refused", **payload)
-    state = get_ledger().costs.window(item.key, item.window_start)
-    if state is not None and get_ledger().costs.claim_alert(state.id, "exceeded"):
+    state = refusal.state
+    fired = state is None or "exceeded" in state.alerts_fired
+    if state is not None and not fired and get_ledger().costs.claim_alert(state.id, "exceeded"):
         _emit("wflo.budget.exceeded", item, who, {**payload, "on_exceeded": "halt"})
     raise error

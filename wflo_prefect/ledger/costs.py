@@ -9,6 +9,14 @@ calls holding several budgets cannot deadlock. *Settling* moves the actual cost
 from reserved to spent and writes the cost entry in the same transaction;
 *releasing* gives the hold back. Both act only on a reservation still ``held``,
 so a call is recorded once even when settle or release is repeated.
+
+A *lease* is a hold a process takes for many calls at once: it reserves a slice of
+the window (never more than a share of what is left), holds each call against it
+in memory, and charges each settled call to the lease row (``pending_usd``) in the
+transaction that writes the call's cost entry, so the hot window row is touched
+only when the lease is opened, grown, synced or closed. A process that dies
+leaves its lease behind; :meth:`CostRepository.expire_stale` charges its pending
+cost to the window and gives the rest back, so nothing is lost or double-counted.
 """
 
 from __future__ import annotations
@@ -16,16 +24,26 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, String, cast, func, insert, literal, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    String,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
 
 from wflo_prefect.ledger.models import (
     BudgetReservationRow,
@@ -44,6 +62,8 @@ __all__ = [
     "CostEntry",
     "CostRepository",
     "HoldRequest",
+    "LeaseCharge",
+    "LeaseSync",
     "NewCostEntry",
     "Refusal",
     "WindowState",
@@ -139,6 +159,41 @@ class Refusal:
     request: HoldRequest
     spent_usd: Decimal
     reserved_usd: Decimal
+    #: The window's state (``None`` only if it vanished meanwhile).
+    state: WindowState | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseCharge:
+    """One settled call's cost on a lease (``grow``: extra to reserve, when it cost more
+    than the lease had left)."""
+
+    lease_id: str
+    window_id: str
+    cost_usd: Decimal
+    grow_usd: Decimal = Decimal(0)
+    #: The call's cost entry names this lease (one lease per call: its first budget's);
+    #: otherwise the cost is added to the lease row's ``pending_usd``.
+    via_entry: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseSync:
+    """What a lease open or sync did, and the window afterwards."""
+
+    #: ``None`` when no lease was opened, or the lease was expired by another process.
+    lease_id: str | None
+    window_id: str
+    #: Newly reserved on the window for the lease.
+    granted_usd: Decimal
+    #: Pending cost moved from the lease to the window's spend.
+    charged_usd: Decimal
+    #: What the lease keeps reserved on the window afterwards.
+    held_usd: Decimal
+    state: WindowState | None
+
+
+_SCALE = Decimal("0.0000000001")
 
 
 class _Refused(Exception):
@@ -146,7 +201,8 @@ class _Refused(Exception):
         self.request = request
 
 
-def _state(row: BudgetWindowRow) -> WindowState:
+def _state(row: Any) -> WindowState:
+    """A window's state from its row (or a row of :data:`_STATE_COLUMNS`)."""
     return WindowState(
         id=row.id,
         budget_key=row.budget_key,
@@ -171,7 +227,7 @@ class CostRepository:
 
     # -- windows -----------------------------------------------------------------
 
-    def _window_id(self, session: Session, request: HoldRequest) -> str:
+    def _window_id(self, connection: Connection, request: HoldRequest) -> str:
         cache_key = (request.budget_key, request.window_start)
         with self._lock:
             cached = self._window_ids.get(cache_key)
@@ -187,19 +243,18 @@ class CostRepository:
             "reserved_usd": Decimal(0),
             "alerts_fired": [],
         }
-        dialect = session.get_bind().dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        session.connection().execute(
+        insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+        connection.execute(
             insert(BudgetWindowRow)
             .values(**values)
             .on_conflict_do_nothing(index_elements=["budget_key", "window_start"])
         )
-        window_id = session.scalars(
+        window_id = connection.execute(
             select(BudgetWindowRow.id).where(
                 BudgetWindowRow.budget_key == request.budget_key,
                 BudgetWindowRow.window_start == request.window_start,
             )
-        ).one()
+        ).scalar_one()
         with self._lock:
             self._window_ids[cache_key] = window_id
         return window_id
@@ -239,10 +294,9 @@ class CostRepository:
         """
         W = BudgetWindowRow
         try:
-            with self._ledger.transaction() as session:
-                connection = session.connection()
+            with self._ledger.begin() as connection:
                 windows = sorted(
-                    ((self._window_id(session, r), r) for r in requests), key=lambda p: p[0]
+                    ((self._window_id(connection, r), r) for r in requests), key=lambda p: p[0]
                 )
                 held = [(_new_id(), window_id, r.amount_usd) for window_id, r in windows]
                 now = utcnow()
@@ -267,7 +321,7 @@ class CostRepository:
                         .values(reserved_usd=W.reserved_usd + request.amount_usd)
                     )
                     if request.enforce:
-                        statement = statement.where(_fits(session, request)).values(
+                        statement = statement.where(_fits(connection, request)).values(
                             limit_usd=request.limit_usd
                         )
                     if connection.execute(statement).rowcount != 1:
@@ -278,6 +332,7 @@ class CostRepository:
                 request=refused.request,
                 spent_usd=state.spent_usd if state else Decimal(0),
                 reserved_usd=state.reserved_usd if state else Decimal(0),
+                state=state,
             )
         with self._lock:
             for rid, wid, amount in held:
@@ -285,7 +340,7 @@ class CostRepository:
         return [rid for rid, _, _ in held]
 
     def _held_reservations(
-        self, session: Session, reservation_ids: Sequence[str]
+        self, connection: Connection, reservation_ids: Sequence[str]
     ) -> list[tuple[str, str, Decimal]]:
         """(id, window id, amount) of each reservation, from memory or the ledger."""
         found: list[tuple[str, str, Decimal]] = []
@@ -299,17 +354,15 @@ class CostRepository:
                     found.append((rid, known[0], known[1]))
         if missing:
             R = BudgetReservationRow
-            rows = (
-                session.connection()
-                .execute(select(R.id, R.window_id, R.amount_usd).where(R.id.in_(missing)))
-                .all()
-            )
+            rows = connection.execute(
+                select(R.id, R.window_id, R.amount_usd).where(R.id.in_(missing))
+            ).all()
             found.extend((r.id, r.window_id, r.amount_usd) for r in rows)
         return sorted(found)
 
     def _close(
         self,
-        session: Session,
+        connection: Connection,
         reservation_ids: Sequence[str],
         status: str,
         settled_usd: Decimal,
@@ -324,14 +377,13 @@ class CostRepository:
         """
         R = BudgetReservationRow
         W = BudgetWindowRow
-        connection = session.connection()
         pending: list[tuple[str, dict[str, Any]]] = []
         closing = {
             "status": status,
             "settled_usd": settled_usd,
             "cost_entry_id": cost_entry_id,
         }
-        for rid, window_id, amount in self._held_reservations(session, reservation_ids):
+        for rid, window_id, amount in self._held_reservations(connection, reservation_ids):
             now = utcnow()
             closed = connection.execute(
                 update(R).where(R.id == rid, R.status == "held").values(**closing, closed_at=now)
@@ -355,100 +407,325 @@ class CostRepository:
         return pending
 
     @staticmethod
-    def _apply(session: Session, pending: list[tuple[str, dict[str, Any]]]) -> list[WindowState]:
+    def _apply(
+        connection: Connection, pending: list[tuple[str, dict[str, Any]]]
+    ) -> list[WindowState]:
         """Update the windows last, in id order (short row locks, no deadlocks)."""
         W = BudgetWindowRow
-        connection = session.connection()
         states: list[WindowState] = []
         for window_id, values in sorted(pending, key=lambda p: p[0]):
             row = connection.execute(
-                update(W)
-                .where(W.id == window_id)
-                .values(**values)
-                .returning(
-                    W.id,
-                    W.budget_key,
-                    W.window_start,
-                    W.window_end,
-                    W.limit_usd,
-                    W.spent_usd,
-                    W.reserved_usd,
-                    W.alerts_fired,
-                )
+                update(W).where(W.id == window_id).values(**values).returning(*_STATE_COLUMNS)
             ).one()
-            states.append(
-                WindowState(
-                    id=row.id,
-                    budget_key=row.budget_key,
-                    window_start=row.window_start,
-                    window_end=row.window_end,
-                    limit_usd=row.limit_usd,
-                    spent_usd=row.spent_usd,
-                    reserved_usd=row.reserved_usd,
-                    alerts_fired=tuple(str(a) for a in row.alerts_fired or ()),
-                )
-            )
+            states.append(_state(row))
         return states
 
-    def expire_stale(self, older_than: datetime) -> int:
-        """Give back holds taken before ``older_than`` and still open (their process died).
+    def expire_stale(
+        self, older_than: datetime, *, leases_older_than: datetime | None = None
+    ) -> int:
+        """Give back holds of processes that died; how many were expired.
 
-        A call that settles later is still recorded and charged (see :meth:`settle`).
+        A call hold taken before ``older_than`` and still open is given back (a call
+        that settles later is still recorded and charged, see :meth:`settle`). A
+        lease not touched since ``leases_older_than`` (default ``older_than``) has
+        its pending cost charged to the window and the rest given back.
         """
         R = BudgetReservationRow
         W = BudgetWindowRow
+        lease_cutoff = leases_older_than or older_than
         expired = 0
-        with self._ledger.transaction() as session:
-            stale = (
-                session.connection()
-                .execute(
-                    select(R.id, R.window_id, R.amount_usd)
-                    .where(R.status == "held", R.created_at < older_than)
-                    .order_by(R.window_id, R.id)
+        with self._ledger.begin() as connection:
+            stale = connection.execute(
+                select(R.id, R.window_id, R.kind)
+                .where(
+                    R.status == "held",
+                    ((R.kind == "call") & (R.created_at < older_than))
+                    | ((R.kind == "lease") & (R.touched_at < lease_cutoff)),
                 )
-                .all()
-            )
+                .order_by(R.id)
+            ).all()
             for row in stale:
-                closed = session.connection().execute(
+                # Lock the hold, then its window (the order every writer uses); the
+                # condition is checked again, as the holder may have touched it since.
+                still_stale = (
+                    R.touched_at < lease_cutoff
+                    if row.kind == "lease"
+                    else R.created_at < older_than
+                )
+                closed = connection.execute(
                     update(R)
-                    .where(R.id == row.id, R.status == "held")
+                    .where(R.id == row.id, R.status == "held", still_stale)
                     .values(status="expired", closed_at=utcnow())
-                )
-                if closed.rowcount != 1:
+                    .returning(R.amount_usd, R.pending_usd, R.entries_usd)
+                ).one_or_none()
+                if closed is None:
                     continue
-                session.connection().execute(
-                    update(W)
-                    .where(W.id == row.window_id)
-                    .values(reserved_usd=W.reserved_usd - row.amount_usd)
-                )
+                values: dict[str, Any] = {"reserved_usd": W.reserved_usd - closed.amount_usd}
+                if row.kind == "lease":
+                    # What the dead holder spent since its last sync: its pending cost and
+                    # the entries naming the lease not yet moved. (The lease is locked now,
+                    # so no further entry can name it: see _insert_leased.)
+                    named = connection.execute(
+                        select(func.coalesce(func.sum(CostEntryRow.cost_usd), 0)).where(
+                            CostEntryRow.lease_id == row.id
+                        )
+                    ).scalar_one()
+                    unsynced = closed.pending_usd + Decimal(str(named)) - closed.entries_usd
+                    values["spent_usd"] = W.spent_usd + unsynced
+                    connection.execute(
+                        update(R)
+                        .where(R.id == row.id)
+                        .values(
+                            settled_usd=func.coalesce(R.settled_usd, 0) + unsynced,
+                            entries_usd=Decimal(str(named)),
+                            pending_usd=0,
+                        )
+                    )
+                connection.execute(update(W).where(W.id == row.window_id).values(**values))
                 expired += 1
         return expired
 
     def settle(
-        self, reservation_ids: Sequence[str], entry: NewCostEntry
+        self,
+        reservation_ids: Sequence[str],
+        entry: NewCostEntry,
+        leased: Sequence[LeaseCharge] = (),
     ) -> tuple[CostEntry | None, list[WindowState]]:
-        """Charge the entry's cost to the held windows and write the entry, once.
+        """Charge the entry's cost to its holds and write the entry, once.
 
-        Returns the stored entry (``None`` when the reservations were already
-        closed) and the states of the windows after the charge.
+        ``reservation_ids`` are call holds: their windows are charged now.
+        ``leased`` charges leases: each adds the cost to its lease's pending cost (a
+        lease expired meanwhile charges its window directly). Returns the stored
+        entry (``None`` when the call holds were already closed) and the states of
+        the call holds' windows after the charge.
         """
-        with self._ledger.transaction() as session:
-            values = _entry_values(entry)
+        values = _entry_values(entry)
+        via_entry = next((c for c in leased if c.via_entry), None)
+        if not reservation_ids and len(leased) == 1 and via_entry and not via_entry.grow_usd:
+            # The common case, one budget on a lease: a single statement, no transaction.
+            with self._ledger.single_statement() as connection:
+                inserted = connection.execute(
+                    _INSERT_LEASED_ENTRY, {**values, "lease_id": via_entry.lease_id}
+                ).first()
+            if inserted is not None:
+                return CostEntry.model_construct(**values), []
+        with self._ledger.begin() as connection:
             pending = self._close(
-                session, reservation_ids, "settled", entry.cost_usd, entry.cost_usd, values["id"]
+                connection, reservation_ids, "settled", entry.cost_usd, entry.cost_usd, values["id"]
             )
             if reservation_ids and not pending:
                 return None, []
-            session.connection().execute(insert(CostEntryRow), [values])
-            states = self._apply(session, pending)
-        return CostEntry.model_validate(values), states
+            if via_entry is None:
+                connection.execute(_INSERT_ENTRY, [values])
+            else:
+                self._insert_leased(connection, values, via_entry)
+            for charge in sorted(leased, key=lambda c: c.lease_id):
+                if charge is not via_entry:
+                    self._charge_lease(connection, charge)
+            states = self._apply(connection, pending)
+        return CostEntry.model_construct(**values), states
+
+    def _insert_leased(
+        self, connection: Connection, values: dict[str, Any], charge: LeaseCharge
+    ) -> None:
+        """Write the entry naming its lease, if the lease is still held (one statement:
+        the lease row is share-locked until commit, so it cannot expire meanwhile)."""
+        inserted = connection.execute(
+            _INSERT_LEASED_ENTRY, {**values, "lease_id": charge.lease_id}
+        ).first()
+        if inserted is None:
+            # The lease was expired by another process: its hold is gone, charge directly.
+            connection.execute(_INSERT_ENTRY, [values])
+            connection.execute(
+                _CHARGE_WINDOW, {"b_id": charge.window_id, "b_cost": charge.cost_usd}
+            )
+        elif charge.grow_usd:
+            self._charge_lease(connection, replace(charge, cost_usd=Decimal(0)))
+
+    @staticmethod
+    def _charge_lease(connection: Connection, charge: LeaseCharge) -> None:
+        now = utcnow()
+        charged = connection.execute(
+            _CHARGE_LEASE,
+            {
+                "b_id": charge.lease_id,
+                "b_cost": charge.cost_usd,
+                "b_grow": charge.grow_usd,
+                "b_now": now,
+            },
+        )
+        if charged.rowcount != 1:
+            # The lease was expired by another process: its hold is gone, charge directly.
+            connection.execute(
+                _CHARGE_WINDOW, {"b_id": charge.window_id, "b_cost": charge.cost_usd}
+            )
+        elif charge.grow_usd:
+            connection.execute(_GROW_WINDOW, {"b_id": charge.window_id, "b_grow": charge.grow_usd})
 
     def release(self, reservation_ids: Sequence[str]) -> int:
         """Give held money back (the call failed or was not sent); returns how many."""
-        with self._ledger.transaction() as session:
-            pending = self._close(session, reservation_ids, "released", Decimal(0), None)
-            self._apply(session, pending)
+        with self._ledger.begin() as connection:
+            pending = self._close(connection, reservation_ids, "released", Decimal(0), None)
+            self._apply(connection, pending)
             return len(pending)
+
+    # -- leases ------------------------------------------------------------------
+
+    def open_lease(
+        self,
+        request: HoldRequest,
+        *,
+        minimum_usd: Decimal,
+        share: int,
+        owner: str,
+        flow_run_id: str | None = None,
+    ) -> LeaseSync:
+        """Reserve a lease of up to ``request.amount_usd`` on the request's window.
+
+        An enforced lease takes at most ``1/share`` of what the window has left, and
+        is not opened (``lease_id`` is ``None``) when that is under ``minimum_usd``.
+        """
+        R = BudgetReservationRow
+        with self._ledger.begin() as connection:
+            window_id = self._window_id(connection, request)
+            grant = self._grant(connection, window_id, request, request.amount_usd, share)
+            if grant < minimum_usd:
+                return LeaseSync(None, window_id, Decimal(0), Decimal(0), Decimal(0), None)
+            lease_id = _new_id()
+            now = utcnow()
+            connection.execute(
+                insert(R).values(
+                    id=lease_id,
+                    window_id=window_id,
+                    kind="lease",
+                    amount_usd=grant,
+                    pending_usd=Decimal(0),
+                    status="held",
+                    flow_run_id=flow_run_id,
+                    owner=owner,
+                    created_at=now,
+                    touched_at=now,
+                )
+            )
+            state = self._move(connection, window_id, request, reserve=grant)
+        return LeaseSync(lease_id, window_id, grant, Decimal(0), grant, state)
+
+    def sync_lease(
+        self,
+        lease_id: str,
+        request: HoldRequest,
+        *,
+        entries_usd: Decimal = Decimal(0),
+        give_back_usd: Decimal = Decimal(0),
+        want_usd: Decimal = Decimal(0),
+        minimum_usd: Decimal = Decimal(0),
+        share: int = 1,
+        close: bool = False,
+    ) -> LeaseSync:
+        """Move a lease's spend to its window; give back and/or grow it (its holder only).
+
+        The spend moved is the lease's ``pending_usd`` and ``entries_usd``: the cost of
+        the entries naming the lease since the last sync, which the holder knows.
+        ``give_back_usd`` is returned to the window; up to ``want_usd`` more is
+        reserved (at most ``1/share`` of what is left, nothing when that is under
+        ``minimum_usd``); ``close`` ends the lease. A lease expired by another
+        process comes back with ``lease_id`` ``None``: its holder must drop it.
+        """
+        R = BudgetReservationRow
+        with self._ledger.begin() as connection:
+            row = connection.execute(
+                select(R.window_id, R.amount_usd, R.pending_usd, R.status)
+                .where(R.id == lease_id)
+                .with_for_update()
+            ).one_or_none()
+            if row is None or row.status != "held":
+                window_id = row.window_id if row is not None else ""
+                return LeaseSync(None, window_id, Decimal(0), Decimal(0), Decimal(0), None)
+            charged = row.pending_usd + entries_usd
+            give_back = min(give_back_usd, row.amount_usd - charged)
+            grant = Decimal(0)
+            if want_usd > 0 and not close:
+                grant = self._grant(
+                    connection, row.window_id, request, want_usd, share, freed=give_back
+                )
+                if grant < minimum_usd:
+                    grant = Decimal(0)
+            held = row.amount_usd - charged - give_back + grant
+            lease_values: dict[str, Any] = {
+                "amount_usd": held,
+                "pending_usd": R.pending_usd - row.pending_usd,
+                "entries_usd": R.entries_usd + entries_usd,
+                "settled_usd": func.coalesce(R.settled_usd, 0) + charged,
+                "touched_at": utcnow(),
+            }
+            if close:
+                lease_values.update(status="settled", closed_at=utcnow())
+            connection.execute(update(R).where(R.id == lease_id).values(**lease_values))
+            state = self._move(
+                connection,
+                row.window_id,
+                request,
+                reserve=grant - give_back - charged,
+                spend=charged,
+            )
+        return LeaseSync(lease_id, row.window_id, grant, charged, held, state)
+
+    @staticmethod
+    def _grant(
+        connection: Connection,
+        window_id: str,
+        request: HoldRequest,
+        want: Decimal,
+        share: int,
+        freed: Decimal = Decimal(0),
+    ) -> Decimal:
+        """How much of ``want`` the window can lease now (its row locked until commit).
+
+        ``freed``: what the same sync gives back. Spend moved from reserved to spent
+        frees nothing.
+        """
+        if not request.enforce:
+            return want
+        W = BudgetWindowRow
+        row = connection.execute(
+            select(W.spent_usd, W.reserved_usd).where(W.id == window_id).with_for_update()
+        ).one()
+        left: Decimal = request.limit_usd - row.spent_usd - row.reserved_usd + freed
+        return max(min(want, left / share), Decimal(0)).quantize(_SCALE, rounding=ROUND_DOWN)
+
+    @staticmethod
+    def _move(
+        connection: Connection,
+        window_id: str,
+        request: HoldRequest,
+        *,
+        reserve: Decimal,
+        spend: Decimal = Decimal(0),
+    ) -> WindowState:
+        W = BudgetWindowRow
+        values: dict[str, Any] = {"reserved_usd": W.reserved_usd + reserve}
+        if spend:
+            values["spent_usd"] = W.spent_usd + spend
+        if request.enforce:
+            values["limit_usd"] = request.limit_usd
+        row = connection.execute(
+            update(W).where(W.id == window_id).values(**values).returning(*_STATE_COLUMNS)
+        ).one()
+        return _state(row)
+
+    def leased_by_others(self, window_id: str, owner: str) -> Decimal:
+        """Money held on a window by open leases of processes other than ``owner``."""
+        R = BudgetReservationRow
+        with self._ledger.begin() as connection:
+            total = connection.execute(
+                select(func.coalesce(func.sum(R.amount_usd), 0)).where(
+                    R.window_id == window_id,
+                    R.kind == "lease",
+                    R.status == "held",
+                    R.owner != owner,
+                )
+            ).scalar_one()
+        return Decimal(str(total))
 
     def reservation_status(self, reservation_id: str) -> str | None:
         """``held``, ``settled``, ``released`` or ``expired`` (``None``: unknown id)."""
@@ -488,9 +765,9 @@ class CostRepository:
     def record(self, entry: NewCostEntry) -> CostEntry:
         """Write one cost entry that held no budget."""
         values = _entry_values(entry)
-        with self._ledger.transaction() as session:
-            session.connection().execute(insert(CostEntryRow), [values])
-        return CostEntry.model_validate(values)
+        with self._ledger.single_statement() as connection:
+            connection.execute(_INSERT_ENTRY, [values])
+        return CostEntry.model_construct(**values)
 
     def entries(
         self,
@@ -538,7 +815,7 @@ class CostRepository:
             return [BudgetRecord.model_validate(r) for r in rows]
 
 
-def _fits(session: Session, request: HoldRequest) -> ColumnElement[bool]:
+def _fits(connection: Connection, request: HoldRequest) -> ColumnElement[bool]:
     """``spent + reserved + amount <= limit``, exact on both backends.
 
     PostgreSQL's NUMERIC is exact. SQLite keeps NUMERIC values as binary floats, so
@@ -547,7 +824,7 @@ def _fits(session: Session, request: HoldRequest) -> ColumnElement[bool]:
     """
     W = BudgetWindowRow
     total = W.spent_usd + W.reserved_usd + request.amount_usd
-    if session.get_bind().dialect.name == "sqlite":
+    if connection.dialect.name == "sqlite":
         scale = 10**10
         return func.round(total * scale) <= func.round(literal(request.limit_usd, Money) * scale)
     return total <= request.limit_usd
@@ -564,3 +841,61 @@ def _entry_values(entry: NewCostEntry) -> dict[str, Any]:
     data["occurred_at"] = data["occurred_at"] or utcnow()
     data["id"] = _new_id()
     return data
+
+
+_W = BudgetWindowRow
+_R = BudgetReservationRow
+_STATE_COLUMNS = (
+    _W.id,
+    _W.budget_key,
+    _W.window_start,
+    _W.window_end,
+    _W.limit_usd,
+    _W.spent_usd,
+    _W.reserved_usd,
+    _W.alerts_fired,
+)
+# Statements on the path of every call, built once.
+_INSERT_ENTRY = insert(CostEntryRow)
+_ENTRY_COLUMNS = list(CostEntryRow.__table__.columns)
+_LEASE_ID = bindparam("lease_id", type_=String(36))
+# INSERT ... SELECT <the entry> WHERE the lease is held, share-locking the lease row.
+_INSERT_LEASED_ENTRY = (
+    insert(CostEntryRow)
+    .from_select(
+        [c.name for c in _ENTRY_COLUMNS],
+        select(
+            *[
+                (_LEASE_ID if c.name == "lease_id" else bindparam(c.name, type_=c.type)).label(
+                    c.name
+                )
+                for c in _ENTRY_COLUMNS
+            ]
+        ).where(
+            select(_R.id)
+            .where(_R.id == _LEASE_ID, _R.status == "held")
+            .with_for_update(read=True)
+            .exists()
+        ),
+    )
+    .returning(CostEntryRow.id)
+)
+_CHARGE_LEASE = (
+    update(_R)
+    .where(_R.id == bindparam("b_id"), _R.status == "held")
+    .values(
+        pending_usd=_R.pending_usd + bindparam("b_cost", type_=Money),
+        amount_usd=_R.amount_usd + bindparam("b_grow", type_=Money),
+        touched_at=bindparam("b_now"),
+    )
+)
+_CHARGE_WINDOW = (
+    update(_W)
+    .where(_W.id == bindparam("b_id"))
+    .values(spent_usd=_W.spent_usd + bindparam("b_cost", type_=Money))
+)
+_GROW_WINDOW = (
+    update(_W)
+    .where(_W.id == bindparam("b_id"))
+    .values(reserved_usd=_W.reserved_usd + bindparam("b_grow", type_=Money))
+)

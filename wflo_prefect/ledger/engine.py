@@ -11,6 +11,7 @@ so concurrent first users do not race).
 from __future__ import annotations
 
 import threading
+import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from wflo_prefect.errors import ConfigurationError, LedgerError
@@ -39,6 +40,32 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+#: A pooled PostgreSQL connection idle longer than this is pinged before it is used.
+IDLE_PING_SECONDS = 10.0
+
+
+def _ping_if_idle(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+    """Ping a connection that sat idle in the pool (the server may have dropped it).
+
+    SQLAlchemy's ``pool_pre_ping`` pings on *every* checkout: a round trip on the path
+    of every LLM call. A connection in steady use is not pinged; one idle for
+    :data:`IDLE_PING_SECONDS` is, and a dead one is replaced (the pool retries the
+    checkout on ``DisconnectionError``).
+    """
+    now = time.monotonic()
+    last = record.info.get("wflo_checked_out")
+    record.info["wflo_checked_out"] = now
+    if last is None or now - last < IDLE_PING_SECONDS:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SELECT 1")
+        cursor.close()
+        dbapi_connection.rollback()
+    except Exception as exc:
+        raise DisconnectionError(f"idle ledger connection is gone: {exc}") from exc
 
 
 def _sqlite_begin(conn: Any) -> None:
@@ -71,9 +98,9 @@ def create_ledger_engine(url: str, *, pool_size: int = 5) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     if backend == "postgresql":
-        return create_engine(
-            parsed, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True
-        )
+        engine = create_engine(parsed, pool_size=pool_size, max_overflow=pool_size * 2)
+        event.listen(engine, "checkout", _ping_if_idle)
+        return engine
     raise ConfigurationError(
         f"The ledger supports SQLite and PostgreSQL, not {backend!r}",
         value=_redact(url),

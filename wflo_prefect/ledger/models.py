@@ -20,6 +20,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -117,6 +118,7 @@ class CostEntryRow(Base):
     __table_args__ = (
         Index("ix_wflo_cost_flow_run", "flow_run_id"),
         Index("ix_wflo_cost_time", "occurred_at"),
+        Index("ix_wflo_cost_lease", "lease_id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_uuid)
@@ -141,6 +143,8 @@ class CostEntryRow(Base):
     latency_ms: Mapped[float | None] = mapped_column()
     request_id: Mapped[str | None] = mapped_column(String(255))
     trace_id: Mapped[str | None] = mapped_column(String(32))
+    #: The budget lease the call was charged to (its cost counts on the lease until it syncs).
+    lease_id: Mapped[str | None] = mapped_column(String(36))
 
 
 class BudgetRow(Base):
@@ -183,10 +187,21 @@ class BudgetWindowRow(Base):
 
 
 class BudgetReservationRow(Base):
-    """Money held against a budget window while a call is in flight."""
+    """Money held against a budget window: for one call, or a process's lease.
+
+    A ``call`` hold covers one call in flight. A ``lease`` is a slice of the window
+    one process holds and spends call by call: a settled call's cost entry names
+    the lease (``lease_id``), or, for a call's further budgets, adds its cost to
+    ``pending_usd``; the lease moves that spend to the window when it syncs
+    (``entries_usd``: the entries' cost moved so far). ``amount_usd`` is what the
+    hold still keeps reserved on the window.
+    """
 
     __tablename__ = "wflo_budget_reservations"
-    __table_args__ = (Index("ix_wflo_reservation_status", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_wflo_reservation_status", "status", "created_at"),
+        Index("ix_wflo_reservation_window", "window_id", "kind", "status"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_uuid)
     window_id: Mapped[str] = mapped_column(ForeignKey("wflo_budget_windows.id"))
@@ -197,6 +212,13 @@ class BudgetReservationRow(Base):
     cost_entry_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    kind: Mapped[str] = mapped_column(String(8), default="call", server_default="call")
+    pending_usd: Mapped[Decimal] = mapped_column(Money, default=Decimal(0), server_default="0")
+    entries_usd: Mapped[Decimal] = mapped_column(Money, default=Decimal(0), server_default="0")
+    #: When a lease last synced or charged a call (a lease not touched for long is stale).
+    touched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The process holding a lease (host and pid), for ``wflo budgets status``.
+    owner: Mapped[str | None] = mapped_column(String(255))
 
 
 class ApprovalRequestRow(Base):
@@ -282,7 +304,7 @@ class CompensationRow(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
-    retry_delay_s: Mapped[float] = mapped_column(default=1.0)
+    retry_delay_s: Mapped[float] = mapped_column(Float, default=1.0)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

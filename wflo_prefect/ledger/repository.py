@@ -9,12 +9,12 @@ the process-wide ledger for the configured URL, migrated on first use.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -46,6 +46,8 @@ class Ledger:
         self._auto_migrate = auto_migrate
         self._ready = threading.Event()
         self._ready_lock = threading.Lock()
+        self._dispose_hooks: list[Callable[[Ledger], None]] = []
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.audit = AuditRepository(self)
         self.costs = CostRepository(self)
         self.approvals = ApprovalRepository(self)
@@ -82,13 +84,10 @@ class Ledger:
             self._ready.set()
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """A session in one transaction: committed on success, rolled back on error."""
-        self.ensure_schema()
-        session = self._sessions()
+    def _errors(self) -> Iterator[None]:
+        """Turn database errors into :class:`LedgerError` naming the ledger."""
         try:
-            with session.begin():
-                yield session
+            yield
         except OperationalError as exc:
             raise LedgerError(
                 "The ledger database could not complete a transaction",
@@ -100,11 +99,51 @@ class Ledger:
             raise LedgerError(
                 "A ledger transaction failed", value=self.url, hint=str(exc), docs="settings.md"
             ) from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session in one transaction: committed on success, rolled back on error."""
+        self.ensure_schema()
+        session = self._sessions()
+        try:
+            with self._errors(), session.begin():
+                yield session
         finally:
             session.close()
 
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A connection in one transaction, for hot paths that need no ORM session."""
+        self.ensure_schema()
+        with self._errors(), self.engine.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def single_statement(self) -> Iterator[Connection]:
+        """A connection whose statements each commit on their own (no BEGIN / COMMIT
+        round trips): for a write that is one statement, on the path of every call.
+
+        On SQLite (no round trips, and writes must take the lock up front) it is an
+        ordinary transaction.
+        """
+        if self.engine.dialect.name == "sqlite":
+            with self.begin() as connection:
+                yield connection
+            return
+        self.ensure_schema()
+        with self._errors(), self._autocommit.connect() as connection:
+            yield connection
+
+    def on_dispose(self, hook: Callable[[Ledger], None]) -> None:
+        """Call ``hook`` before this ledger's connections are closed (e.g. to flush leases)."""
+        if hook not in self._dispose_hooks:
+            self._dispose_hooks.append(hook)
+
     def dispose(self) -> None:
         """Close pooled connections (e.g. after a fork, or in tests)."""
+        hooks, self._dispose_hooks = self._dispose_hooks, []
+        for hook in hooks:
+            hook(self)
         self.engine.dispose()
 
 

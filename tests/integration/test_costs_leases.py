@@ -1,0 +1,217 @@
+"""Budget leases: calls held in memory on a slice of the budget, on SQLite and PostgreSQL.
+
+A lease must never let a budget be overrun, must lose nothing when its process
+dies or stalls, must give idle money back, and must not hide a threshold alert.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from wflo_prefect.costs import Budget, BudgetExceeded, flush_leases, metered_call
+from wflo_prefect.costs import leases as lease_book
+from wflo_prefect.ledger import Ledger
+from wflo_prefect.ledger.costs import HoldRequest, LeaseCharge, NewCostEntry
+from wflo_prefect.ledger.models import utcnow
+
+LEASE_ENV = "PREFECT_INTEGRATIONS_WFLO_COSTS_BUDGET_LEASE_SECONDS"
+#: gpt-4o-mini, 1,000 tokens in and 1,000 out: the worst case and (here) the actual cost.
+PER_CALL = Decimal("0.00075")
+START = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_leases() -> Iterator[None]:
+    yield
+    flush_leases()
+
+
+def _call(budget: Budget) -> None:
+    with metered_call(
+        "openai", "gpt-4o-mini", input_tokens=1000, max_output_tokens=1000, budgets=[budget]
+    ) as call:
+        call.settle(input_tokens=1000, output_tokens=1000)
+
+
+def _window(ledger: Ledger, name: str):  # type: ignore[no-untyped-def]
+    [window] = ledger.costs.windows(f"{name}|")
+    return window
+
+
+def test_leased_calls_write_entries_and_reach_the_window_when_the_lease_syncs(
+    any_ledger: Ledger,
+) -> None:
+    """Calls on a lease write their entries at once; the window sees them at the sync."""
+    budget = Budget(Decimal(10), scope="global", name="lazy")
+    for _ in range(3):
+        _call(budget)
+    window = _window(any_ledger, "lazy")
+    assert window.spent_usd == 0, "settled calls stay on the lease until it syncs"
+    assert window.reserved_usd >= PER_CALL * lease_book.LEASE_CALLS - PER_CALL
+    assert len(any_ledger.costs.entries()) == 3
+    flush_leases()
+    window = _window(any_ledger, "lazy")
+    assert window.spent_usd == PER_CALL * 3
+    assert window.reserved_usd == 0
+
+
+@pytest.mark.parametrize("lease_seconds", ["1", "0"], ids=["leases", "per-call"])
+def test_budget_is_spent_to_the_last_call_and_never_beyond(
+    any_ledger: Ledger, monkeypatch: pytest.MonkeyPatch, lease_seconds: str
+) -> None:
+    """With or without leases, exactly the calls that fit are made; the next is refused."""
+    monkeypatch.setenv(LEASE_ENV, lease_seconds)
+    budget = Budget(PER_CALL * 40 + Decimal("0.0001"), scope="global", name="exact")
+    made = 0
+    for _ in range(60):
+        try:
+            _call(budget)
+        except BudgetExceeded:
+            break
+        made += 1
+    assert made == 40, "every call that fits is made, the first that does not is refused"
+    flush_leases()
+    window = _window(any_ledger, "exact")
+    assert window.spent_usd == PER_CALL * 40
+    assert window.reserved_usd == 0
+
+
+def test_a_lease_never_takes_more_than_its_share_of_what_is_left(any_ledger: Ledger) -> None:
+    """Opening and growing a lease: at most 1/share of limit - spent - reserved."""
+    costs = any_ledger.costs
+    request = HoldRequest("share|global=*", START, None, Decimal(1), Decimal(10))
+    opened = costs.open_lease(request, minimum_usd=Decimal(0), share=4, owner="test")
+    assert opened.lease_id is not None
+    assert opened.granted_usd == Decimal("0.25")
+    # The holder spent 0.2 of it in one call, then syncs asking for more.
+    entry = NewCostEntry(provider="openai", model="gpt-4o-mini", cost_usd=Decimal("0.2"))
+    charge = LeaseCharge(opened.lease_id, opened.window_id, Decimal("0.2"), via_entry=True)
+    costs.settle([], entry, [charge])
+    synced = costs.sync_lease(
+        opened.lease_id, request, entries_usd=Decimal("0.2"), want_usd=Decimal(10), share=1
+    )
+    # spent 0.2, the lease keeps 0.05: 0.75 is left, and no more may be granted.
+    assert synced.charged_usd == Decimal("0.2")
+    assert synced.granted_usd == Decimal("0.75")
+    assert synced.state is not None
+    assert synced.state.spent_usd + synced.state.reserved_usd == Decimal(1)
+
+
+def test_a_dead_holders_lease_is_expired_with_what_it_spent(any_ledger: Ledger) -> None:
+    """A process that dies holding a lease: its calls are charged, the rest is freed."""
+    budget = Budget(Decimal(10), scope="global", name="orphan")
+    for _ in range(3):
+        _call(budget)
+    lease_book._forget_after_fork()  # this process now knows nothing of the lease: as if dead
+    assert _window(any_ledger, "orphan").reserved_usd > 0
+    now = utcnow()
+    assert any_ledger.costs.expire_stale(now, leases_older_than=now - timedelta(seconds=30)) == 0
+    assert any_ledger.costs.expire_stale(now, leases_older_than=now + timedelta(seconds=1)) == 1
+    window = _window(any_ledger, "orphan")
+    assert window.spent_usd == PER_CALL * 3
+    assert window.reserved_usd == 0
+
+
+def test_a_call_in_flight_when_its_lease_was_expired_is_charged_once(any_ledger: Ledger) -> None:
+    """A stalled holder whose lease was expired: its late call is charged to the window
+    directly, its next call opens a new lease, nothing is counted twice."""
+    budget = Budget(Decimal(10), scope="global", name="stalled")
+    _call(budget)
+    with metered_call(
+        "openai", "gpt-4o-mini", input_tokens=1000, max_output_tokens=1000, budgets=[budget]
+    ) as late:
+        now = utcnow()  # meanwhile another process expires the lease
+        assert any_ledger.costs.expire_stale(now, leases_older_than=now + timedelta(seconds=1))
+        late.settle(input_tokens=1000, output_tokens=1000)
+    assert _window(any_ledger, "stalled").spent_usd == PER_CALL * 2
+    _call(budget)
+    flush_leases()
+    window = _window(any_ledger, "stalled")
+    assert window.spent_usd == PER_CALL * 3
+    assert window.spent_usd == sum(e.cost_usd for e in any_ledger.costs.entries())
+    assert window.reserved_usd == 0
+
+
+def test_an_idle_lease_is_given_back_without_being_asked(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lease keeper returns an idle lease's money and charges its spend by itself."""
+    monkeypatch.setenv(LEASE_ENV, "0.2")
+    _call(Budget(Decimal(10), scope="global", name="idle"))
+    deadline = time.monotonic() + 5
+    while _window(ledger, "idle").reserved_usd and time.monotonic() < deadline:
+        time.sleep(0.05)
+    window = _window(ledger, "idle")
+    assert window.reserved_usd == 0
+    assert window.spent_usd == PER_CALL
+
+
+def test_threshold_alerts_are_not_delayed_by_a_lease(ledger: Ledger) -> None:
+    """Crossing a threshold on a lease syncs it at once: the alert fires, once."""
+    budget = Budget(PER_CALL * 100, scope="global", name="watched", alert_thresholds=(0.05,))
+    for _ in range(6):
+        _call(budget)
+    fired = [e for e in ledger.audit.recent(event_prefix="budget.threshold")]
+    assert len(fired) == 1
+    assert fired[0].payload["budget"] == "watched"
+    assert Decimal(fired[0].payload["spent_usd"]) >= PER_CALL * 5
+
+
+_HOLDER = """
+import os, sys, time
+from decimal import Decimal
+os.environ["PREFECT_INTEGRATIONS_WFLO_LEDGER_URL"] = sys.argv[1]
+os.environ["PREFECT_INTEGRATIONS_WFLO_COSTS_BUDGET_LEASE_SECONDS"] = "0.5"
+from wflo_prefect.costs import Budget, metered_call
+budget = Budget(Decimal(1), scope="global", name="shared")
+with metered_call("openai", "gpt-4o-mini", input_tokens=1000, max_output_tokens=1000,
+                  budgets=[budget]) as call:
+    call.settle(input_tokens=1000, output_tokens=1000)
+print("leased", flush=True)
+time.sleep(20)
+"""
+
+
+def test_a_call_waits_for_another_processes_idle_lease_instead_of_being_refused(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A call that fits only once another process's lease comes back waits for it."""
+    script = tmp_path / "holder.py"
+    script.write_text(_HOLDER)
+    holder = subprocess.Popen(
+        [sys.executable, str(script), ledger.engine.url.render_as_string(hide_password=False)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "leased"
+        window = _window(ledger, "shared")
+        held_elsewhere = window.reserved_usd
+        assert held_elsewhere > PER_CALL, "the other process holds a lease"
+        monkeypatch.setenv(LEASE_ENV, "0.5")
+        # Fits only if the other process's lease is given back: 1 - spent - a little.
+        big = int((Decimal(1) - PER_CALL * 2) / Decimal("0.00000015"))
+        with metered_call(
+            "openai",
+            "gpt-4o-mini",
+            input_tokens=big,
+            max_output_tokens=0,
+            budgets=[Budget(Decimal(1), scope="global", name="shared")],
+        ) as call:
+            call.settle(input_tokens=big, output_tokens=0)
+        flush_leases()
+        window = _window(ledger, "shared")
+        assert window.spent_usd <= Decimal(1)
+        assert window.reserved_usd == 0
+    finally:
+        holder.kill()
+        holder.wait()
