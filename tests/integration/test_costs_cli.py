@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from wflo_prefect import Budget, InvalidArgumentError, governed_flow, record_llm_usage
 from wflo_prefect.cli import app
 from wflo_prefect.cli.costs import parse_since
-from wflo_prefect.costs import attribute_to, use_budgets
+from wflo_prefect.costs import attribute_to, flush_leases, metered_call, use_budgets
 from wflo_prefect.costs.estimates import estimate_run_cost
 from wflo_prefect.ledger import Ledger
 from wflo_prefect.observability.metrics import REGISTRY
@@ -72,6 +72,17 @@ def test_budgets_list_and_status(ledger: Ledger) -> None:
     [window] = ledger.costs.windows("summariser-budget|")
     assert str(window.spent_usd) in status.output
     assert runner.invoke(app, ["budgets", "status", "nope"]).exit_code == 1
+    # A process holding a lease on the budget shows as held money with its lease.
+    budget = Budget(Decimal(5), scope="global", name="leased-budget")
+    with metered_call(
+        "openai", "gpt-4o-mini", input_tokens=10, max_output_tokens=10, budgets=[budget]
+    ) as call:
+        call.settle(input_tokens=10, output_tokens=10)
+    leased = runner.invoke(app, ["budgets", "status", "leased-budget"])
+    assert leased.exit_code == 0, leased.output
+    assert "(1 lease)" in leased.output
+    flush_leases()
+    assert "(1 lease)" not in runner.invoke(app, ["budgets", "status", "leased-budget"]).output
 
 
 def test_estimates_per_call_and_per_flow(ledger: Ledger) -> None:

@@ -75,12 +75,16 @@ def status(
         for budget_name in names:
             for w in ledger.costs.windows(f"{budget_name}|")[:limit]:
                 used = (w.spent_usd / w.limit_usd * 100) if w.limit_usd else Decimal(0)
+                leases, _leased = ledger.costs.open_leases(w.id)
+                held = str(w.reserved_usd)
+                if leases:
+                    held += f" ({leases} lease{'s' if leases > 1 else ''})"
                 table.add_row(
                     w.budget_key,
                     w.window_start.strftime("%Y-%m-%d %H:%M"),
                     str(w.limit_usd),
                     str(w.spent_usd),
-                    str(w.reserved_usd),
+                    held,
                     f"{used:.1f}%",
                     ", ".join(w.alerts_fired),
                 )

@@ -715,17 +715,21 @@ class CostRepository:
 
     def leased_by_others(self, window_id: str, owner: str) -> Decimal:
         """Money held on a window by open leases of processes other than ``owner``."""
+        return self.open_leases(window_id, exclude_owner=owner)[1]
+
+    def open_leases(
+        self, window_id: str, *, exclude_owner: str | None = None
+    ) -> tuple[int, Decimal]:
+        """How many leases are open on a window, and the money they hold."""
         R = BudgetReservationRow
+        query = select(func.count(), func.coalesce(func.sum(R.amount_usd), 0)).where(
+            R.window_id == window_id, R.kind == "lease", R.status == "held"
+        )
+        if exclude_owner is not None:
+            query = query.where(R.owner != exclude_owner)
         with self._ledger.begin() as connection:
-            total = connection.execute(
-                select(func.coalesce(func.sum(R.amount_usd), 0)).where(
-                    R.window_id == window_id,
-                    R.kind == "lease",
-                    R.status == "held",
-                    R.owner != owner,
-                )
-            ).scalar_one()
-        return Decimal(str(total))
+            count, total = connection.execute(query).one()
+        return int(count), Decimal(str(total))
 
     def reservation_status(self, reservation_id: str) -> str | None:
         """``held``, ``settled``, ``released`` or ``expired`` (``None``: unknown id)."""
