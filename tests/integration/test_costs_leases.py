@@ -215,3 +215,55 @@ def test_a_call_waits_for_another_processes_idle_lease_instead_of_being_refused(
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_call_on_a_lease_and_on_a_window_at_once_is_charged_to_both(
+    any_ledger: Ledger,
+) -> None:
+    """Several budgets: a roomy one held on its lease, a nearly spent one on its window."""
+    roomy = Budget(Decimal(10), scope="global", name="roomy")
+    tight = Budget(PER_CALL * 3, scope="global", name="tight")
+    secondary = Budget(Decimal(10), scope="tag", scope_value="x", name="unused")
+    for _ in range(3):
+        with metered_call(
+            "openai",
+            "gpt-4o-mini",
+            input_tokens=1000,
+            max_output_tokens=1000,
+            budgets=[roomy, tight, secondary],
+        ) as call:
+            assert len(call.hold.slices) == 1, "the tight budget is held on its window"
+            assert len(call.hold.reservation_ids) == 1
+            call.settle(input_tokens=1000, output_tokens=1000)
+    with pytest.raises(BudgetExceeded) as refused:
+        _call_on([roomy, tight])
+    assert refused.value.budget_name == "tight"
+    flush_leases()
+    for name in ("roomy", "tight"):
+        window = _window(any_ledger, name)
+        assert window.spent_usd == PER_CALL * 3, name
+        assert window.reserved_usd == 0, name
+    assert len(any_ledger.costs.entries()) == 3
+
+
+def _call_on(budgets: list[Budget]) -> None:
+    with metered_call(
+        "openai", "gpt-4o-mini", input_tokens=1000, max_output_tokens=1000, budgets=budgets
+    ) as call:
+        call.settle(input_tokens=1000, output_tokens=1000)
+
+
+def test_a_dead_holder_of_two_leases_loses_nothing_on_either(any_ledger: Ledger) -> None:
+    """Two leased budgets per call (one charged through the entry, one on its lease row):
+    when the holder dies, expiring both charges each exactly what was spent."""
+    first = Budget(Decimal(10), scope="global", name="first")
+    second = Budget(Decimal(10), scope="global", name="second")
+    for _ in range(3):
+        _call_on([first, second])
+    lease_book._forget_after_fork()
+    now = utcnow()
+    assert any_ledger.costs.expire_stale(now, leases_older_than=now + timedelta(seconds=1)) == 2
+    for name in ("first", "second"):
+        window = _window(any_ledger, name)
+        assert window.spent_usd == PER_CALL * 3, name
+        assert window.reserved_usd == 0, name
