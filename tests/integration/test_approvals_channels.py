@@ -155,15 +155,24 @@ def test_email_link_resumes_run_once(ledger: Ledger, service: TestClient) -> Non
     assert link is not None
     assert "one-time code" in text
     path = urlsplit(link.group(1)).path
-    first = service.get(path)
+    # Opening the link (as a mail scanner would) only shows what it will decide.
+    shown = service.get(path)
+    assert shown.status_code == 200, shown.text
+    assert '<form method="post">' in shown.text
+    assert "Approve as carol" in shown.text
+    [request] = ledger.approvals.list_requests()
+    assert ledger.approvals.get(request.id).status == "pending"  # type: ignore[union-attr]
+    assert service.get(path).status_code == 200, "opening it again changes nothing"
+    first = service.post(path)
     assert first.status_code == 200, first.text
     decision = future.result(timeout=60).result()
     assert decision.approvers == ["carol"]
     assert decision.channel == "email-link"
-    again = service.get(path)
-    assert again.status_code == 409
-    tampered = service.get(path[:-3] + "abc")
-    assert tampered.status_code == 401
+    assert service.post(path).status_code == 409
+    assert service.get(path).status_code == 409, "a decided request says so"
+    tampered = path[:-3] + "abc"
+    assert service.get(tampered).status_code == 401
+    assert service.post(tampered).status_code == 401
 
 
 def test_rest_api_decides_and_pagerduty_alert_is_resolved(

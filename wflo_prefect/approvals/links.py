@@ -1,4 +1,4 @@
-"""Signed one-click links: approve or reject without logging in, once, until they expire.
+"""Signed decision links: approve or reject without logging in, once, until they expire.
 
 A link carries the request id, the approver, the decision, the digest, an expiry
 and a random nonce, signed with HMAC-SHA256 under the service's link secret. The

@@ -15,16 +15,16 @@ class ApprovalSettings(PrefectBaseSettings):
 
     service_url: str = Field(
         default="http://127.0.0.1:8787",
-        description="Public base URL of `wflo approvals serve`; one-click links point here.",
+        description="Public base URL of `wflo approvals serve`; e-mailed links point here.",
         examples=["https://approvals.example.com"],
     )
     link_secret: SecretStr | None = Field(
         default=None,
-        description="Key that signs one-click approve / reject links (HMAC-SHA256). "
+        description="Key that signs e-mailed approve / reject links (HMAC-SHA256). "
         "The gate and the service must share it.",
     )
     link_ttl_seconds: int = Field(
-        default=86400, ge=1, description="How long a one-click link stays valid."
+        default=86400, ge=1, description="How long an e-mailed decision link stays valid."
     )
     slack_signing_secret: SecretStr | None = Field(
         default=None,

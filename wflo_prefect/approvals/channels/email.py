@@ -1,4 +1,4 @@
-"""E-mail channel: one message per approver, over SMTP, with signed one-click links.
+"""E-mail channel: one message per approver, over SMTP, with signed decision links.
 
 Each approver gets their own approve / reject links (signed, expiring,
 single-use; they need ``PREFECT_INTEGRATIONS_WFLO_APPROVALS_LINK_SECRET``) and
@@ -32,7 +32,7 @@ def _body(message: ApprovalMessage, approver: str) -> str:
 
 
 class EmailApprovalChannel(ApprovalChannel):
-    """Send approval requests by e-mail with one-click links."""
+    """Send approval requests by e-mail with signed approve / reject links."""
 
     _block_type_name = "wflo Email Approval Channel"
     _block_type_slug = "wflo-email-approval-channel"

@@ -39,7 +39,7 @@ def create_app(*, sweep_every: float = 10.0) -> FastAPI:
         title="wflo approvals",
         version=__version__,
         description="Decide wflo approval requests: REST API, Slack interactivity, "
-        "signed one-click links.",
+        "signed decision links.",
         lifespan=lifespan,
     )
     app.include_router(rest.router)
