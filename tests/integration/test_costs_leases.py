@@ -169,7 +169,7 @@ _HOLDER = """
 import os, sys, time
 from decimal import Decimal
 os.environ["PREFECT_INTEGRATIONS_WFLO_LEDGER_URL"] = sys.argv[1]
-os.environ["PREFECT_INTEGRATIONS_WFLO_COSTS_BUDGET_LEASE_SECONDS"] = "0.5"
+os.environ["PREFECT_INTEGRATIONS_WFLO_COSTS_BUDGET_LEASE_SECONDS"] = "0.3"
 from wflo_prefect.costs import Budget, metered_call
 budget = Budget(Decimal(1), scope="global", name="shared")
 with metered_call("openai", "gpt-4o-mini", input_tokens=1000, max_output_tokens=1000,
@@ -197,7 +197,7 @@ def test_a_call_waits_for_another_processes_idle_lease_instead_of_being_refused(
         window = _window(ledger, "shared")
         held_elsewhere = window.reserved_usd
         assert held_elsewhere > PER_CALL, "the other process holds a lease"
-        monkeypatch.setenv(LEASE_ENV, "0.5")
+        monkeypatch.setenv(LEASE_ENV, "1")  # waits up to 2.5 s; the holder idles out in 0.3
         # Fits only if the other process's lease is given back: 1 - spent - a little.
         big = int((Decimal(1) - PER_CALL * 2) / Decimal("0.00000015"))
         with metered_call(

@@ -334,15 +334,15 @@ def _reserve_on_windows(
     """Hold the call on the windows themselves; raise BudgetExceeded when it does not fit.
 
     Before refusing a call that would fit if other processes' leases on the window
-    came back, wait for them (up to a lease time and a bit): a live process syncs
-    its lease at least that often, and gives back what it does not need.
+    came back, wait for them (up to two lease times and a bit): a live process
+    gives back an idle lease after one lease time, and syncs a busy one as often.
     """
     ledger = get_ledger()
     result = ledger.costs.reserve(requests, flow_run_id=who.flow_run_id)
     if isinstance(result, Refusal) and result.reserved_usd > 0 and _expire_abandoned_holds():
         result = ledger.costs.reserve(requests, flow_run_id=who.flow_run_id)
     ttl = get_cost_settings().budget_lease_seconds
-    deadline = time.monotonic() + ttl + 0.25
+    deadline = time.monotonic() + 2 * ttl + 0.5
     while isinstance(result, Refusal) and ttl > 0 and _leases_would_make_room(result):
         if time.monotonic() >= deadline:
             break
