@@ -267,3 +267,32 @@ def test_a_dead_holder_of_two_leases_loses_nothing_on_either(any_ledger: Ledger)
         window = _window(any_ledger, name)
         assert window.spent_usd == PER_CALL * 3, name
         assert window.reserved_usd == 0, name
+
+
+def test_threads_sharing_one_lease_never_overspend(any_ledger: Ledger) -> None:
+    """8 threads of one process spend one budget to its limit through one lease."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    budget = Budget(PER_CALL * 100, scope="global", name="threads")
+
+    def spend(_: int) -> tuple[int, int]:
+        settled = refused = 0
+        for _ in range(30):
+            try:
+                _call(budget)
+                settled += 1
+            except BudgetExceeded:
+                refused += 1
+        return settled, refused
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(spend, range(8)))
+    settled = sum(r[0] for r in results)
+    assert sum(r[1] for r in results) == 240 - settled
+    assert settled == 100, "the budget is used up to its last call, and never beyond"
+    flush_leases()
+    window = _window(any_ledger, "threads")
+    assert window.spent_usd == PER_CALL * settled
+    assert window.spent_usd <= budget.max_usd
+    assert window.reserved_usd == 0
+    assert len(any_ledger.costs.entries()) == settled
