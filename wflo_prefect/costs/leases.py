@@ -165,10 +165,14 @@ class LeaseSlice:
         """Give the slice back to its lease (the call failed or was not sent)."""
         if self.closed:
             return
-        self.closed = True
         with self.lease.lock:
-            self.lease.committed -= self.amount
-            self.lease.in_flight -= 1
+            self.close()
+
+    def close(self) -> None:
+        """Take the call off its lease's books (the caller holds the lease's lock)."""
+        self.closed = True
+        self.lease.committed -= self.amount
+        self.lease.in_flight -= 1
 
 
 _Key = tuple[int, str, datetime]
@@ -183,7 +187,6 @@ class _Book:
         self.backoff: dict[_Key, float] = {}
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self.keeper: threading.Thread | None = None
-        self.wake = threading.Event()
 
 
 _book = _Book()
@@ -338,15 +341,11 @@ def charging(slices: Sequence[LeaseSlice], cost: Decimal) -> Iterator[list[Lease
             yield charges
         except BaseException:
             for slice_ in open_slices:
-                slice_.closed = True
-                slice_.lease.committed -= slice_.amount
-                slice_.lease.in_flight -= 1
+                slice_.close()
             raise
         for slice_, charge in zip(open_slices, charges, strict=True):
             lease = slice_.lease
-            slice_.closed = True
-            lease.committed -= slice_.amount
-            lease.in_flight -= 1
+            slice_.close()
             lease.pending += cost
             if charge.via_entry:
                 lease.named += cost
@@ -398,8 +397,7 @@ def _keep(book: _Book) -> None:
     """Sync leases at least every TTL; close those idle for a TTL (their money goes back)."""
     while book is _book:
         ttl = get_cost_settings().budget_lease_seconds or 1.0
-        book.wake.wait(ttl / 2)
-        book.wake.clear()
+        time.sleep(ttl / 2)
         with book.lock:
             items = list(book.leases.items())
         if not items:

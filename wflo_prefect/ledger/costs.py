@@ -509,6 +509,13 @@ class CostRepository:
                 ).first()
             if inserted is not None:
                 return CostEntry.model_construct(**values), []
+            # The lease was expired by another process: its hold is gone, charge directly.
+            with self._ledger.begin() as connection:
+                connection.execute(_INSERT_ENTRY, [values])
+                connection.execute(
+                    _CHARGE_WINDOW, {"b_id": via_entry.window_id, "b_cost": via_entry.cost_usd}
+                )
+            return CostEntry.model_construct(**values), []
         with self._ledger.begin() as connection:
             pending = self._close(
                 connection, reservation_ids, "settled", entry.cost_usd, entry.cost_usd, values["id"]
