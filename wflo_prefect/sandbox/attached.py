@@ -20,14 +20,12 @@ from wflo_prefect.sandbox.execution import (
     FRAME_HEADER,
     ExecOutcome,
     OutputCapture,
-    container_running,
     raw_socket,
     read_exactly,
+    wait_for_command,
 )
 
 __all__ = ["AttachedRunner"]
-
-_LIVENESS_EVERY = 1.0
 
 
 class _Stream:
@@ -116,19 +114,9 @@ class AttachedRunner:
         done = threading.Event()
         reader = threading.Thread(target=self._pump, args=(out, err, done), daemon=True)
         reader.start()
-        deadline = started + timeout
-        timed_out = died = False
-        next_check = time.perf_counter() + _LIVENESS_EVERY
-        while not done.wait(timeout=min(0.25, max(0.0, deadline - time.perf_counter()))):
-            now = time.perf_counter()
-            if now >= deadline:
-                timed_out = True
-                break
-            if now >= next_check:
-                next_check = now + _LIVENESS_EVERY
-                if not container_running(self._client, self._container_id):
-                    died = True
-                    break
+        timed_out, died = wait_for_command(
+            done, started + timeout, self._client, self._container_id
+        )
         if timed_out or died:
             self.close()
             reader.join(timeout=2)

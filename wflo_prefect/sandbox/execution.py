@@ -26,6 +26,7 @@ __all__ = [
     "raw_socket",
     "read_exactly",
     "run_exec",
+    "wait_for_command",
 ]
 
 FRAME_HEADER = struct.Struct(">BxxxL")
@@ -111,6 +112,27 @@ def container_running(client: Any, container_id: str) -> bool:
     return bool(state.get("Running"))
 
 
+def wait_for_command(
+    done: threading.Event, deadline: float, client: Any, container_id: str
+) -> tuple[bool, bool]:
+    """Wait until ``done`` is set, the deadline passes or the container stops running.
+
+    Returns ``(timed_out, died)``; the container is looked at every
+    :data:`_LIVENESS_EVERY` seconds (a command's output stream may never end when its
+    container is killed from outside).
+    """
+    next_check = time.perf_counter() + _LIVENESS_EVERY
+    while not done.wait(timeout=min(0.25, max(0.0, deadline - time.perf_counter()))):
+        now = time.perf_counter()
+        if now >= deadline:
+            return True, False
+        if now >= next_check:
+            next_check = now + _LIVENESS_EVERY
+            if not container_running(client, container_id):
+                return False, True
+    return False, False
+
+
 def run_exec(
     client: Any,
     container_id: str,
@@ -147,19 +169,7 @@ def run_exec(
             pass  # the command exited without reading its input: its outcome says so
     reader = threading.Thread(target=_pump, args=(raw, out, err, done), daemon=True)
     reader.start()
-    deadline = started + timeout
-    timed_out = died = False
-    next_check = time.perf_counter() + _LIVENESS_EVERY
-    while not done.wait(timeout=min(0.25, max(0.0, deadline - time.perf_counter()))):
-        now = time.perf_counter()
-        if now >= deadline:
-            timed_out = True
-            break
-        if now >= next_check:
-            next_check = now + _LIVENESS_EVERY
-            if not container_running(client, container_id):
-                died = True
-                break
+    timed_out, died = wait_for_command(done, started + timeout, client, container_id)
     if timed_out or died:
         # shutdown (unlike close) wakes the reader blocked in recv.
         with contextlib.suppress(OSError):
