@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import re
 from functools import cached_property
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from wflo_prefect.sandbox.errors import SandboxConfigError
+from wflo_prefect.sandbox.seccomp import check_tightens, default_seccomp_profile
 from wflo_prefect.settings import get_settings
 
 __all__ = [
@@ -73,11 +73,6 @@ def parse_size(value: str | int, *, field: str) -> int:
     if number <= 0:
         raise SandboxConfigError(f"`{field}` must be positive", value=value, hint="e.g. '512m'")
     return number
-
-
-def default_seccomp_profile() -> str:
-    """The seccomp profile shipped with the package, as JSON text."""
-    return resources.files("wflo_prefect.sandbox").joinpath("profiles/seccomp.json").read_text()
 
 
 def _host_port(entry: str) -> tuple[str, int | None]:
@@ -281,15 +276,7 @@ class SandboxConfig(BaseModel):
                 value=str(value),
                 hint=f"Point it at a Docker seccomp profile ({exc})",
             ) from None
-        if not isinstance(profile, dict) or profile.get("defaultAction") in (
-            None,
-            "SCMP_ACT_ALLOW",
-        ):
-            raise SandboxConfigError(
-                "A seccomp profile must deny by default (an allow-list)",
-                value=str(value),
-                hint="Set defaultAction to SCMP_ACT_ERRNO, as the shipped profile does",
-            )
+        check_tightens(profile)
         return value
 
     @model_validator(mode="after")
@@ -329,9 +316,17 @@ class SandboxConfig(BaseModel):
 
     def seccomp_json(self) -> str:
         """The seccomp profile the container gets, as compact JSON text."""
-        text = (
-            Path(self.seccomp_profile).read_text()
-            if self.seccomp_profile
-            else default_seccomp_profile()
-        )
-        return json.dumps(json.loads(text), separators=(",", ":"))
+        if self.seccomp_profile is None:
+            profile = json.loads(default_seccomp_profile())
+        else:
+            # Checked again as read: the file may have changed since the config was built.
+            try:
+                profile = json.loads(Path(self.seccomp_profile).read_text())
+            except (OSError, ValueError) as exc:
+                raise SandboxConfigError(
+                    "`seccomp_profile` is no longer a readable JSON file",
+                    value=str(self.seccomp_profile),
+                    hint=f"Restore the file or drop the setting ({exc})",
+                ) from None
+            check_tightens(profile)
+        return json.dumps(profile, separators=(",", ":"))
