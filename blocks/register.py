@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from prefect.blocks.core import Block
 
 import wflo_prefect
+import wflo_prefect._collection  # defines every wflo block type
 
 #: (document name, factory) pairs saved by :func:`save_documents`.
 DOCUMENTS: list[tuple[str, Callable[[], Block]]] = []

@@ -15,6 +15,8 @@ def test_public_members_are_in_all() -> None:
     """Every public attribute of the package (bar sub-modules) is listed in ``__all__``."""
     import types
 
+    for name in wflo_prefect.__all__:  # names are imported lazily: load them all first
+        getattr(wflo_prefect, name)
     public = {
         name
         for name, value in vars(wflo_prefect).items()
@@ -34,3 +36,28 @@ def test_every_exported_error_derives_from_wflo_error() -> None:
         value = getattr(wflo_prefect, name)
         if isinstance(value, type) and issubclass(value, BaseException):
             assert issubclass(value, wflo_prefect.WfloError), name
+
+
+def test_unknown_names_raise_attribute_error() -> None:
+    """A name the package does not export raises AttributeError naming it."""
+    import pytest
+
+    with pytest.raises(AttributeError, match="no_such_name"):
+        wflo_prefect.no_such_name  # noqa: B018
+
+
+def test_importing_the_package_does_not_import_prefect() -> None:
+    """``import wflo_prefect`` stays cheap: Prefect, SQLAlchemy and Docker load on first use."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, wflo_prefect\n"
+        "print(sorted(m for m in ('prefect', 'sqlalchemy', 'docker') if m in sys.modules))\n"
+        "wflo_prefect.governed_flow\n"
+        "print('prefect' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.split() == ["[]", "True"]
