@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.docker_net import bridge_gateway
 from wflo_prefect.sandbox import DockerSandbox, SandboxConfig, SandboxConfigError
 from wflo_prefect.sandbox.worker import DockerSandboxJobConfiguration
 
@@ -46,8 +47,7 @@ def box(runtime: str, docker_client: Any) -> Iterator[DockerSandbox]:
 @pytest.fixture(scope="module")
 def gateway(docker_client: Any) -> str:
     """The host's address on Docker's default bridge (what a container would dial)."""
-    config = docker_client.networks.get("bridge").attrs["IPAM"]["Config"][0]
-    return str(config["Gateway"])
+    return bridge_gateway(docker_client)
 
 
 @pytest.fixture(scope="module")

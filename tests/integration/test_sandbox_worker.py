@@ -16,6 +16,7 @@ from prefect.client.orchestration import get_client
 from prefect.exceptions import PrefectHTTPStatusError
 from prefect.settings import PREFECT_API_URL
 
+from tests.support.docker_net import bridge_gateway
 from wflo_prefect.sandbox.worker import DockerSandboxJobConfiguration, DockerSandboxWorker
 
 pytestmark = pytest.mark.docker
@@ -190,9 +191,7 @@ async def test_worker_runs_a_hardened_container_that_reaches_only_the_api(
             "env": {
                 "PREFECT_API_URL": f"http://127.0.0.1:{api_port}/api",
                 "OTHER_PORT": str(other.getsockname()[1]),
-                "GATEWAY": docker_client.networks.get("bridge").attrs["IPAM"]["Config"][0][
-                    "Gateway"
-                ],
+                "GATEWAY": bridge_gateway(docker_client),
             },
             "stream_output": False,
         },
