@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.exceptions import PrefectHTTPStatusError
-from prefect.settings import PREFECT_API_URL
+from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from tests.support.docker_net import bridge_gateway
 from wflo_prefect.sandbox.worker import DockerSandboxJobConfiguration, DockerSandboxWorker
@@ -170,7 +170,10 @@ raise SystemExit(0 if ok else 3)
 async def test_worker_runs_a_hardened_container_that_reaches_only_the_api(
     pool_name: str, fake_api: tuple[int, list[str]], docker_client: Any
 ) -> None:
-    """The worker's container: uid 1000, no caps, no new privileges, read-only, API-only network."""
+    """The worker's container: uid 1000, no caps, no new privileges, read-only, API-only network.
+
+    The API it reaches is the worker's own, not the one a job variable names.
+    """
     api_port, paths = fake_api
     other = socket_server()
     from prefect import flow as prefect_flow
@@ -189,7 +192,8 @@ async def test_worker_runs_a_hardened_container_that_reaches_only_the_api(
             "image_pull_policy": "Never",
             "command": f"python3 -c '{CHECKS}'",
             "env": {
-                "PREFECT_API_URL": f"http://127.0.0.1:{api_port}/api",
+                # Not the worker's API: the allow-list must ignore what job variables say.
+                "PREFECT_API_URL": f"http://127.0.0.1:{other.getsockname()[1]}/api",
                 "OTHER_PORT": str(other.getsockname()[1]),
                 "GATEWAY": bridge_gateway(docker_client),
             },
@@ -198,9 +202,12 @@ async def test_worker_runs_a_hardened_container_that_reaches_only_the_api(
     )
     configuration.prepare_for_flow_run(flow_run, flow=flow)
     async with DockerSandboxWorker(work_pool_name=pool_name) as worker:
-        result = await worker.run(flow_run, configuration)
+        # The worker's own API setting is what its runs may reach.
+        with temporary_settings(updates={PREFECT_API_URL: f"http://127.0.0.1:{api_port}/api"}):
+            result = await worker.run(flow_run, configuration)
     other.close()
-    assert paths == ["/api/health"]
+    # Exit 0: the run reached the worker's API (the worker itself calls it too).
+    assert "/api/health" in paths
     assert result.status_code == 0
     assert not docker_client.containers.list(all=True, filters={"name": configuration.name})
     assert not docker_client.networks.list(filters={"label": "org.wflo.sandbox.role=egress"})

@@ -136,12 +136,13 @@ def test_plain_data_refuses_objects() -> None:
 
 def test_worker_points_loopback_api_urls_at_the_host() -> None:
     """A loopback Prefect API URL becomes host.docker.internal, and only it is allow-listed."""
-    from wflo_prefect.sandbox.worker import DockerSandboxJobConfiguration
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     from wflo_prefect.sandbox.worker.worker import api_endpoint, api_url
 
-    job = DockerSandboxJobConfiguration(env={"PREFECT_API_URL": "http://127.0.0.1:4200/api"})
-    assert api_url(job) == "http://host.docker.internal:4200/api"
-    assert api_endpoint(api_url(job)) == "host.docker.internal:4200"
+    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:4200/api"}):
+        assert api_url() == "http://host.docker.internal:4200/api"
+        assert api_endpoint(api_url()) == "host.docker.internal:4200"
     assert api_endpoint("https://prefect.example.org/api") == "prefect.example.org:443"
 
 

@@ -8,14 +8,17 @@ be expressed, not merely defaulted off.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
+import socket
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from wflo_prefect.sandbox.egress_proxy import METADATA_NAMES, forbidden_address
 from wflo_prefect.sandbox.errors import SandboxConfigError
 from wflo_prefect.sandbox.seccomp import check_tightens, default_seccomp_profile
 from wflo_prefect.settings import get_settings
@@ -75,6 +78,20 @@ def parse_size(value: str | int, *, field: str) -> int:
     return number
 
 
+def _metadata_host(host: str) -> bool:
+    name = host.lower().rstrip(".")
+    if name in METADATA_NAMES:
+        return True
+    try:
+        return forbidden_address(name)
+    except ValueError:
+        pass
+    try:  # legacy IPv4 spellings the resolver accepts: 2852039166, 0xa9fea9fe, 169.254.43518
+        return forbidden_address(str(ipaddress.IPv4Address(socket.inet_aton(name))))
+    except OSError:
+        return False
+
+
 def _host_port(entry: str) -> tuple[str, int | None]:
     host, _, port = entry.rpartition(":") if ":" in entry else (entry, "", "")
     if "/" in entry or not _HOST.match(host):
@@ -82,6 +99,13 @@ def _host_port(entry: str) -> tuple[str, int | None]:
             "An `allowed_hosts` entry is not a host name",
             value=entry,
             hint="Write 'example.org' or 'example.org:443' (no scheme, no path)",
+        )
+    if _metadata_host(host):
+        raise SandboxConfigError(
+            "An `allowed_hosts` entry names a link-local or cloud metadata address, which "
+            "sandboxed code may never reach",
+            value=entry,
+            hint="Remove it; credentials of the host's cloud account live there",
         )
     if port == "":
         return host.lower(), None

@@ -9,6 +9,7 @@ internal Docker network without a route out, so this proxy is its only way out.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import select
@@ -19,6 +20,42 @@ from urllib.parse import urlsplit
 
 PORT = 3128
 _HOP = {b"connection", b"proxy-connection", b"keep-alive", b"proxy-authorization"}
+
+
+#: Cloud metadata names; link-local and these are never reachable, whatever the allow-list.
+METADATA_NAMES = frozenset(
+    {
+        "metadata",
+        "metadata.google.internal",
+        "metadata.goog",
+        "metadata.azure.com",
+        "instance-data",
+        "instance-data.ec2.internal",
+        "metadata.platformequinix.com",
+        "metadata.packet.net",
+    }
+)
+_METADATA_ADDRESSES = frozenset({ipaddress.ip_address("fd00:ec2::254")})
+
+
+def forbidden_address(address: str) -> bool:
+    """Whether an IP address is link-local or a cloud metadata service's."""
+    ip = ipaddress.ip_address(address.partition("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_link_local or ip in _METADATA_ADDRESSES
+
+
+def _vetted_addresses(host: str, port: int) -> list[str] | None:
+    """The addresses ``host`` resolves to, or None when one of them is forbidden."""
+    if host.lower().rstrip(".") in METADATA_NAMES:
+        return None
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return []
+    addresses = [str(info[4][0]) for info in found]
+    return None if any(forbidden_address(a) for a in addresses) else addresses
 
 
 def allowed(host: str, port: int, rules: list[tuple[str, int | None]]) -> bool:
@@ -73,9 +110,20 @@ class _Handler(socketserver.StreamRequestHandler):
         if not host or not allowed(host, port, self.rules):
             self._refuse(f"{host}:{port}")
             return
-        try:
-            upstream = socket.create_connection((host, port), timeout=10)
-        except OSError:
+        # Resolved once and connected to by address: a name that resolves (or rebinds) to
+        # a link-local / metadata address is refused, whatever the allow-list says.
+        addresses = _vetted_addresses(host, port)
+        if addresses is None:
+            self._refuse(f"{host}:{port} (link-local or metadata address)")
+            return
+        upstream = None
+        for address in addresses:
+            try:
+                upstream = socket.create_connection((address, port), timeout=10)
+                break
+            except OSError:
+                continue
+        if upstream is None:
             self.wfile.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
             return
         with upstream:

@@ -54,9 +54,13 @@ def sandbox_config_for(configuration: DockerSandboxJobConfiguration) -> SandboxC
 _LOOPBACK = ("127.0.0.1", "localhost")
 
 
-def api_url(configuration: DockerSandboxJobConfiguration) -> str:
-    """The Prefect API URL as the container must dial it (host loopback -> the host)."""
-    url = configuration.env.get("PREFECT_API_URL") or PREFECT_API_URL.value()
+def api_url() -> str:
+    """The worker's own Prefect API URL, as the container must dial it (loopback -> the host).
+
+    Never a job variable's: the run's network allow-lists this address, so whoever
+    writes job variables must not be able to pick it.
+    """
+    url = PREFECT_API_URL.value()
     if not url:
         raise SandboxConfigError(
             "The docker-sandbox worker needs PREFECT_API_URL to let runs report their state",
@@ -99,8 +103,9 @@ class DockerSandboxWorker(DockerWorker):  # type: ignore[misc]
         """Open the run's API-only network, run the container, then remove the network."""
         egress: Egress | None = None
         if configuration.network == "prefect-api-only":
-            configuration.env["PREFECT_API_URL"] = api_url(configuration)
-            egress = await run_sync_in_worker_thread(self._open_api_egress, configuration)
+            url = api_url()
+            configuration.env["PREFECT_API_URL"] = url
+            egress = await run_sync_in_worker_thread(self._open_api_egress, url)
             configuration.env.update(egress.proxy_env)
             configuration.env["NO_PROXY"] = ""
         configuration.__dict__["_wflo_egress"] = egress
@@ -113,11 +118,11 @@ class DockerSandboxWorker(DockerWorker):  # type: ignore[misc]
             status_code=result.status_code, identifier=result.identifier
         )
 
-    def _open_api_egress(self, configuration: DockerSandboxJobConfiguration) -> Egress:
+    def _open_api_egress(self, url: str) -> Egress:
         proxy_config = SandboxConfig(
             image=get_settings().sandbox_image,
             network_enabled=True,
-            allowed_hosts=(api_endpoint(configuration.env["PREFECT_API_URL"]),),
+            allowed_hosts=(api_endpoint(url),),
         )
         client = self._get_client()
         return open_egress(client, proxy_config, sandbox_id=uuid.uuid4().hex[:12])
