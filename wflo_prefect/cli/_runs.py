@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wflo_prefect.cli._console import exit_with_error
 from wflo_prefect.errors import InvalidArgumentError, WfloError
-from wflo_prefect.ledger import AuditEvent, get_ledger
+
+if TYPE_CHECKING:
+    from wflo_prefect.ledger import AuditEvent
 
 __all__ = ["RunView", "load_run", "parse_run_id"]
 
@@ -43,6 +45,8 @@ def load_run(flow_run_id: uuid.UUID) -> RunView:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
     from prefect.exceptions import ObjectNotFound
+
+    from wflo_prefect.ledger import get_ledger
 
     try:
         events = get_ledger().audit.for_flow_run(str(flow_run_id))

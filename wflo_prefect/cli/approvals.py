@@ -7,13 +7,16 @@ Deciding from the CLI proves who you are with your API key (``--api-key`` or
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from wflo_prefect.cli._console import console, exit_with_error
 from wflo_prefect.errors import WfloError
-from wflo_prefect.ledger.approvals import ApprovalRequestRecord
+
+if TYPE_CHECKING:
+    from wflo_prefect.ledger.approvals import ApprovalRequestRecord
 
 app = typer.Typer(help="Approval gates: see and decide pending requests.", no_args_is_help=True)
 
@@ -24,14 +27,16 @@ def _get(request_id: str) -> ApprovalRequestRecord:
 
     request = get_ledger().approvals.get(request_id)
     if request is None:
-        exit_with_error(
-            DecisionRefused(
-                "unknown_request",
-                "There is no approval request with this id",
-                value=request_id,
-                hint="List them with `wflo approvals list --status all`",
-            )
+        from wflo_prefect.approvals.events import refused
+
+        error = DecisionRefused(
+            "unknown_request",
+            "There is no approval request with this id",
+            value=request_id,
+            hint="List them with `wflo approvals list --status all`",
         )
+        refused(None, error, channel="cli", claimed_id=request_id)
+        exit_with_error(error)
     return request
 
 
@@ -105,11 +110,17 @@ def _decide(
     digest: str | None,
 ) -> None:
     from wflo_prefect.approvals.decisions import Vote, verify_api_key
+    from wflo_prefect.approvals.errors import DecisionRefused
+    from wflo_prefect.approvals.events import refused
     from wflo_prefect.approvals.settle import decide
 
     request = _get(request_id)
     try:
         verify_api_key(request, approver, api_key)
+    except DecisionRefused as exc:
+        refused(request, exc, channel="cli", actor=approver)
+        exit_with_error(exc)
+    try:
         after = decide(
             request.id,
             Vote(

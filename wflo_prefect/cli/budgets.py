@@ -9,7 +9,6 @@ from rich.table import Table
 
 from wflo_prefect.cli._console import console, exit_with_error
 from wflo_prefect.errors import WfloError
-from wflo_prefect.ledger import get_ledger
 
 __all__ = ["app"]
 
@@ -19,6 +18,8 @@ app = typer.Typer(help="Budgets and how much of them is spent.", no_args_is_help
 @app.command("list")
 def list_budgets() -> None:
     """Every budget registered by a governed run (name, scope, limit, period, action)."""
+    from wflo_prefect.ledger import get_ledger
+
     try:
         budgets = get_ledger().costs.budgets()
     except WfloError as exc:
@@ -57,6 +58,8 @@ def status(
     limit: int = typer.Option(20, "--limit", min=1, help="Windows to show per budget."),
 ) -> None:
     """Spent, held and remaining money in each budget's newest windows."""
+    from wflo_prefect.ledger import get_ledger
+
     try:
         ledger = get_ledger()
         names = [name] if name else [b.name for b in ledger.costs.budgets()]
@@ -107,6 +110,7 @@ def reclaim(
 ) -> None:
     """Give back money held by calls whose process died (holds older than --older-than)."""
     from wflo_prefect.cli.costs import parse_since
+    from wflo_prefect.ledger import get_ledger
 
     try:
         cutoff = parse_since(older_than)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
 from wflo_prefect.cli._console import console, exit_with_error
-from wflo_prefect.cli._runs import parse_run_id
-from wflo_prefect.ledger import get_ledger
-from wflo_prefect.ledger.compensations import CompensationRecord
+
+if TYPE_CHECKING:
+    from wflo_prefect.ledger.compensations import CompensationRecord
 
 app = typer.Typer(help="Durable compensations (rollback) of flow runs.", no_args_is_help=True)
 
@@ -34,6 +34,8 @@ def _table(records: list[CompensationRecord], title: str) -> Table:
 def _prefect_state(flow_run_id: str) -> Any:
     from prefect.client.orchestration import get_client
 
+    from wflo_prefect.cli._runs import parse_run_id
+
     with get_client(sync_client=True) as client:
         return client.read_flow_run(parse_run_id(flow_run_id)).state
 
@@ -41,6 +43,9 @@ def _prefect_state(flow_run_id: str) -> Any:
 @app.command("list")
 def list_(run_id: str = typer.Argument(..., help="The flow run id.")) -> None:
     """Show a run's compensations in the order they would run (newest first)."""
+    from wflo_prefect.cli._runs import parse_run_id
+    from wflo_prefect.ledger import get_ledger
+
     records = get_ledger().compensations.for_flow_run(str(parse_run_id(run_id)))
     if not records:
         console.print(f"Flow run {run_id} registered no compensations.")
@@ -58,7 +63,9 @@ def run(
     """Run a failed (or abandoned) run's outstanding compensations, newest first."""
     from prefect.states import Crashed
 
+    from wflo_prefect.cli._runs import parse_run_id
     from wflo_prefect.compensation.runner import run_compensations
+    from wflo_prefect.ledger import get_ledger
 
     flow_run_id = str(parse_run_id(run_id))
     ledger = get_ledger()
@@ -101,6 +108,8 @@ def run(
 @app.command("pending")
 def pending() -> None:
     """List flow runs with compensations not yet run or released."""
+    from wflo_prefect.ledger import get_ledger
+
     runs = get_ledger().compensations.runs_with_pending()
     if not runs:
         console.print("No flow run has outstanding compensations.")

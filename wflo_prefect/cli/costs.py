@@ -9,14 +9,16 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from wflo_prefect.cli._console import console, exit_with_error
 from wflo_prefect.errors import InvalidArgumentError, WfloError
-from wflo_prefect.ledger import get_ledger
-from wflo_prefect.ledger.costs import CostEntry
+
+if TYPE_CHECKING:
+    from wflo_prefect.ledger.costs import CostEntry
 
 __all__ = ["app", "parse_since"]
 
@@ -78,6 +80,8 @@ def report(
     since: str = typer.Option("30d", "--since", help="From when: 7d, 24h, 30m, 2w or an ISO date."),
 ) -> None:
     """Spend, calls and tokens grouped by flow, deployment, user, model or day."""
+    from wflo_prefect.ledger import get_ledger
+
     try:
         start = parse_since(since)
         entries = get_ledger().costs.entries(since=start)
@@ -107,6 +111,8 @@ def report(
 @app.command("run")
 def run(run_id: str = typer.Argument(..., help="The flow run id (a UUID).")) -> None:
     """Every LLM call of one flow run, with its cost and attribution."""
+    from wflo_prefect.ledger import get_ledger
+
     try:
         flow_run_id = str(uuid.UUID(run_id))
     except ValueError:

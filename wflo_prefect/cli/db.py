@@ -6,13 +6,6 @@ import typer
 
 from wflo_prefect.cli._console import console, exit_with_error
 from wflo_prefect.errors import WfloError
-from wflo_prefect.ledger.engine import (
-    create_ledger_engine,
-    current_revision,
-    head_revision,
-    upgrade,
-)
-from wflo_prefect.settings import get_settings
 
 app = typer.Typer(help="Manage the governance ledger database.", no_args_is_help=True)
 
@@ -24,6 +17,9 @@ def db_upgrade(
     ),
 ) -> None:
     """Apply the ledger's migrations up to the newest revision."""
+    from wflo_prefect.ledger.engine import create_ledger_engine, current_revision, upgrade
+    from wflo_prefect.settings import get_settings
+
     target = url or get_settings().ledger_url_value()
     try:
         engine = create_ledger_engine(target)
@@ -42,6 +38,9 @@ def db_upgrade(
 @app.command("revision")
 def db_revision(url: str | None = typer.Option(None, help="Ledger URL.")) -> None:
     """Show the ledger's current and newest schema revisions."""
+    from wflo_prefect.ledger.engine import create_ledger_engine, current_revision, head_revision
+    from wflo_prefect.settings import get_settings
+
     target = url or get_settings().ledger_url_value()
     try:
         engine = create_ledger_engine(target)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.table import Table
 
 from wflo_prefect.cli._console import console
-from wflo_prefect.cli._runs import load_run, parse_run_id
-from wflo_prefect.ledger import AuditEvent
+
+if TYPE_CHECKING:
+    from wflo_prefect.ledger import AuditEvent
 
 
 def render_audit(events: list[AuditEvent], title: str) -> Table:
@@ -29,6 +32,8 @@ def render_audit(events: list[AuditEvent], title: str) -> Table:
 
 def debug(run_id: str = typer.Argument(..., help="The flow run id (a UUID).")) -> None:
     """Show a flow run's Prefect state, its task runs and its wflo audit trail."""
+    from wflo_prefect.cli._runs import load_run, parse_run_id
+
     view = load_run(parse_run_id(run_id))
     if view.prefect_error:
         console.print(f"[yellow]Prefect:[/yellow] {view.prefect_error}.")

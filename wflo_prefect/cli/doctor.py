@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import typer
 from rich.table import Table
 
 from wflo_prefect.cli._console import console
 from wflo_prefect.errors import WfloError
-from wflo_prefect.ledger.engine import create_ledger_engine, current_revision, head_revision
-from wflo_prefect.settings import WfloSettings, get_settings
+
+if TYPE_CHECKING:
+    from wflo_prefect.settings import WfloSettings
 
 Status = Literal["ok", "warn", "fail"]
 
@@ -56,6 +57,8 @@ def check_prefect_api() -> Check:
 
 def check_ledger(settings: WfloSettings) -> Check:
     """The ledger database is reachable and at the newest schema."""
+    from wflo_prefect.ledger.engine import create_ledger_engine, current_revision, head_revision
+
     url = settings.ledger_url_value()
     try:
         engine = create_ledger_engine(url)
@@ -145,6 +148,8 @@ _STYLE = {"ok": "[green]ok[/green]", "warn": "[yellow]warn[/yellow]", "fail": "[
 
 def doctor() -> None:
     """Check the Prefect API, the ledger, Docker, gVisor and the sandbox image."""
+    from wflo_prefect.settings import get_settings
+
     settings = get_settings()
     checks = [check_prefect_api(), check_ledger(settings), *check_docker(settings)]
     table = Table(title="wflo doctor", title_justify="left")

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.tree import Tree
 
 from wflo_prefect.cli._console import console, exit_with_error
-from wflo_prefect.cli._runs import RunView, load_run, parse_run_id
+
+if TYPE_CHECKING:
+    from wflo_prefect.cli._runs import RunView
 
 
 def _when(value: Any) -> str | None:
@@ -53,6 +55,8 @@ def trace(
     export: Path | None = typer.Option(None, help="Write the timeline as JSON to this file."),
 ) -> None:
     """Show a run's timeline as a tree (flow, tasks, audit events), or export it as JSON."""
+    from wflo_prefect.cli._runs import load_run, parse_run_id
+
     view = load_run(parse_run_id(run_id))
     if not view.events and view.flow_run is None:
         exit_with_error(f"neither Prefect nor the ledger knows flow run {run_id}")
@@ -84,6 +88,8 @@ def logs(
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
     from prefect.client.schemas.sorting import LogSort
+
+    from wflo_prefect.cli._runs import parse_run_id
 
     flow_run_id = parse_run_id(run_id)
     seen: set[Any] = set()
