@@ -9,8 +9,8 @@ import sys
 
 from prefect import flow
 
-from wflo_prefect import WebhookApprovalChannel, require_approval
-from wflo_prefect.approvals import EscalationTier
+from wflo_prefect import Approvers, WebhookApprovalChannel, require_approval
+from wflo_prefect.approvals import EscalationTier, Principal, hash_api_key
 
 
 @flow
@@ -20,8 +20,15 @@ def gated(action: str, timeout: float, hook: str | None = None) -> object:
     if hook:
         channel = WebhookApprovalChannel.load(hook)
         tiers = [EscalationTier(approvers=["carol"], timeout=timeout, notify=[channel])]
+    bob = Principal(name="bob", api_key_hashes=[hash_api_key("key-bob")])
+    directory = Approvers(users=[bob, Principal(name="carol")])
     return require_approval(
-        action, approvers=["bob"], timeout=timeout, on_timeout="reject", escalation=tiers
+        action,
+        approvers=["bob"],
+        principals=directory,
+        timeout=timeout,
+        on_timeout="reject",
+        escalation=tiers,
     )
 
 

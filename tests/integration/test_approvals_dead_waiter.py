@@ -51,7 +51,18 @@ def test_decision_settles_run_of_dead_waiter(ledger: Ledger) -> None:
     """Rejected from the CLI after the waiter was killed: the run ends Failed, saying why."""
     request_id = _start_and_kill(ledger, "drop table", 120)
     result = CliRunner().invoke(
-        app, ["approvals", "reject", request_id, "--as", "bob", "-m", "too risky"]
+        app,
+        [
+            "approvals",
+            "reject",
+            request_id,
+            "--as",
+            "bob",
+            "--api-key",
+            "key-bob",
+            "-m",
+            "too risky",
+        ],
     )
     assert result.exit_code == 0, result.output
     request = ledger.approvals.get(request_id)

@@ -100,7 +100,9 @@ def test_governed_task_is_gated_with_its_bound_arguments(ledger: Ledger) -> None
     """approval= on a task pauses before it runs; a rejection stops it, spans not ERROR."""
     ran: list[str] = []
 
-    @governed_task(approval=ApprovalPolicy(approvers=["bob"]), operation="delete")
+    @governed_task(
+        approval=ApprovalPolicy(approvers=["bob"], principals=directory()), operation="delete"
+    )
     def delete_rows(table: str, limit: int = 10) -> int:
         ran.append(table)
         return limit
@@ -173,7 +175,8 @@ def test_quorum_counts_distinct_listed_people_and_refuses_the_rest(ledger: Ledge
     assert decision.approved
     assert decision.approvers == ["bob", "carol"]
     refused(Vote("carol", True, request.digest, "api", nonce="n-1"), "not_pending")
-    assert events(request.id).count("approval.refused") == 5
+    # Four refused votes, the CLI's wrong key, and the vote after settlement.
+    assert events(request.id).count("approval.refused") == 6
 
 
 def test_prefect_ui_answer_needs_the_approvers_proof(ledger: Ledger) -> None:

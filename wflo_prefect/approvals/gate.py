@@ -25,7 +25,7 @@ from wflo_prefect.approvals.digest import canonical_details, digest_of
 from wflo_prefect.approvals.errors import ApprovalRejected, ApprovalTimeout
 from wflo_prefect.approvals.events import announce
 from wflo_prefect.approvals.notify import close_all
-from wflo_prefect.approvals.policy import ApprovalPolicy, EscalationTier, OnTimeout
+from wflo_prefect.approvals.policy import ApprovalPolicy, EscalationTier, OnTimeout, usage_error
 from wflo_prefect.approvals.principals import Approvers
 from wflo_prefect.approvals.request import create_request, waiter_info
 from wflo_prefect.approvals.suspend import suspend_until_settled
@@ -60,9 +60,11 @@ def require_approval(
     Args:
         action: what is asked, e.g. ``"delete customer records"``.
         details: what exactly (shown to approvers; the decision is bound to its digest).
-        approvers: user or group names from ``principals``; empty means anyone.
+        approvers: user or group names from ``principals`` (which they need: a name
+            nobody can prove is refused); empty means every user of ``principals``,
+            or, without principals, an open gate anyone may answer.
         principals: an ``Approvers`` block, or the name of a saved one.
-        quorum: how many distinct approvers must approve.
+        quorum: how many distinct approvers must approve (above 1 needs ``principals``).
         timeout: seconds (or a ``timedelta``) before escalating or ``on_timeout``.
         on_timeout: ``"reject"`` (raise ``ApprovalRejected``), ``"approve"``,
             ``"fail"`` (raise ``ApprovalTimeout``), or ``"escalate"`` (tiers, then fail).
@@ -80,30 +82,26 @@ def require_approval(
         ApprovalTimeout: nobody decided in time (``on_timeout="fail"``/``"escalate"``).
     """
     try:
-        policy = ApprovalPolicy(
-            action=action,
-            approvers=list(approvers),
-            principals=principals,
-            quorum=quorum,
-            timeout=timeout,
-            on_timeout=on_timeout,
-            escalation=[
-                EscalationTier.model_validate(t) if isinstance(t, Mapping) else t
-                for t in escalation
-            ],
-            notify=list(notify),
-            expires_after=expires_after,
-            allow_self_approval=allow_self_approval,
-            requested_by=requested_by,
-            suspend=suspend,
-        )
+        tiers = [
+            EscalationTier.model_validate(t) if isinstance(t, Mapping) else t for t in escalation
+        ]
     except ValidationError as exc:
-        raise InvalidArgumentError(
-            "require_approval() got an invalid argument",
-            value=exc.errors()[0].get("input"),
-            hint=exc.errors()[0]["msg"],
-            docs="approvals.md",
-        ) from exc
+        raise usage_error("require_approval(escalation=...)", exc) from None
+    # ApprovalPolicy raises InvalidArgumentError (a WfloError) for any bad argument.
+    policy = ApprovalPolicy(
+        action=action,
+        approvers=list(approvers),
+        principals=principals,
+        quorum=quorum,
+        timeout=timeout,
+        on_timeout=on_timeout,
+        escalation=tiers,
+        notify=list(notify),
+        expires_after=expires_after,
+        allow_self_approval=allow_self_approval,
+        requested_by=requested_by,
+        suspend=suspend,
+    )
     return run_gate(action, details, policy)
 
 

@@ -5,11 +5,19 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from wflo_prefect.approvals.principals import Approvers
+from wflo_prefect.errors import InvalidArgumentError
 
-__all__ = ["ApprovalPolicy", "EscalationTier", "OnTimeout", "approval_seconds"]
+__all__ = ["ApprovalPolicy", "EscalationTier", "OnTimeout", "approval_seconds", "usage_error"]
 
 OnTimeout = Literal["reject", "approve", "escalate", "fail"]
 
@@ -69,10 +77,60 @@ class ApprovalPolicy(BaseModel):
     def _seconds(cls, value: Any) -> float | None:
         return approval_seconds(value)
 
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise usage_error("ApprovalPolicy", exc) from None
+
     @model_validator(mode="after")
     def _coherent(self) -> ApprovalPolicy:
         if self.on_timeout == "escalate" and not self.escalation:
             raise ValueError("on_timeout='escalate' needs at least one `escalation=` tier")
         if self.escalation and self.timeout is None:
             raise ValueError("`escalation=` tiers start when `timeout=` passes; set `timeout=`")
+        if self.principals is None:
+            _refuse_unverifiable(self)
         return self
+
+
+def _refuse_unverifiable(policy: ApprovalPolicy) -> None:
+    # Without a directory nobody can prove a name: anyone could answer as "bob" and
+    # then as "carol". So names, and quorums of several people, need principals.
+    named = list(
+        dict.fromkeys([*policy.approvers, *(a for t in policy.escalation for a in t.approvers)])
+    )
+    if named:
+        raise InvalidArgumentError(
+            "Approvers named without an Approvers directory cannot be verified: anyone "
+            "could answer under their names",
+            value=named,
+            hint="Pass principals=Approvers(users=[Principal(name=..., email=..., slack_id=..., "
+            "api_key_hashes=[hash_api_key(...)]), ...]) or the name of a saved Approvers "
+            "block, so each approver proves who they are; or drop approvers= for an open "
+            "gate that anyone may answer (quorum 1)",
+            docs="approvals.md",
+        )
+    if policy.quorum > 1:
+        raise InvalidArgumentError(
+            f"quorum={policy.quorum} needs distinct, verified people, and an open gate "
+            "(no principals) cannot tell one person from another",
+            value=policy.quorum,
+            hint="Name the approvers and pass principals= (an Approvers block), or use quorum=1",
+            docs="approvals.md",
+        )
+
+
+def usage_error(where: str, exc: ValidationError) -> InvalidArgumentError:
+    """The package's usage error for a pydantic validation failure (ours kept as raised)."""
+    first = exc.errors()[0]
+    own = (first.get("ctx") or {}).get("error")
+    if isinstance(own, InvalidArgumentError):
+        return own
+    field = ".".join(str(p) for p in first.get("loc", ()))
+    return InvalidArgumentError(
+        f"{where} got an invalid argument" + (f" ({field})" if field else ""),
+        value=first.get("input"),
+        hint=first["msg"],
+        docs="approvals.md",
+    )

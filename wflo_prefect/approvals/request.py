@@ -70,7 +70,15 @@ def create_request(
     directory = _directory(policy)
     tiers = list(policy.escalation)
     if directory is not None:
-        first = directory.expand(policy.approvers)
+        # No names: every user of the directory, each still proving who they are.
+        first = directory.expand(policy.approvers or [u.name for u in directory.users])
+        if not first:
+            raise InvalidArgumentError(
+                "The Approvers block has no users, so nobody could approve",
+                value=policy.principals if isinstance(policy.principals, str) else None,
+                hint="Add users to the block, or pass principals=None for an open gate",
+                docs="approvals.md",
+            )
         tier_users = [directory.expand(t.approvers) for t in tiers]
     else:
         first = {n: Principal(name=n) for n in policy.approvers}
