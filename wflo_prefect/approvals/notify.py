@@ -20,7 +20,7 @@ from wflo_prefect.ledger import get_ledger
 from wflo_prefect.ledger.approvals import ApprovalRequestRecord
 from wflo_prefect.observability.logging import get_logger
 
-__all__ = ["build_message", "close_all", "notify_all"]
+__all__ = ["build_message", "close_all", "message_for", "notify_all"]
 
 _log = get_logger("approvals.notify")
 
@@ -57,9 +57,14 @@ def build_message(request: ApprovalRequestRecord, tier: int) -> ApprovalMessage:
     )
 
 
+def message_for(channel: ApprovalChannel, message: ApprovalMessage) -> ApprovalMessage:
+    """What ``channel`` may see: credentials only for channels that deliver per recipient."""
+    return message if channel.per_recipient else message.without_credentials()
+
+
 def _deliver(channel: ApprovalChannel, message: ApprovalMessage) -> Delivery:
     try:
-        return channel.send(message)
+        return channel.send(message_for(channel, message))
     except Exception as exc:  # a channel failing must not stop the others
         return Delivery(channel=channel.channel_name(), delivered=False, detail=repr(exc))
 
@@ -120,7 +125,7 @@ def close_all(
             if channel is None or not ref:
                 continue
             try:
-                result = channel.close(message, decision, ref)
+                result = channel.close(message_for(channel, message), decision, ref)
             except Exception as exc:
                 result = Delivery(channel.channel_name(), delivered=False, detail=repr(exc))
             if result is not None:

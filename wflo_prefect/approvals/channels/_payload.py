@@ -11,7 +11,13 @@ __all__ = ["decided_payload", "request_payload"]
 
 
 def request_payload(message: ApprovalMessage) -> dict[str, Any]:
-    """The request, its approvers and the decision URLs, as JSON values."""
+    """The request, its approvers and the REST API URL, as JSON values.
+
+    No signed links and no one-time codes, whatever the message holds: a webhook
+    or an alert reaches whoever runs the receiver, and that one reader must not
+    hold every approver's proof. Approvers decide with their own proof (API key,
+    Slack identity, their personal e-mail link or code).
+    """
     request = message.request
     return {
         "type": "approval.requested",
@@ -27,7 +33,6 @@ def request_payload(message: ApprovalMessage) -> dict[str, Any]:
             "flow_run_id": request.flow_run_id,
             "deadline_at": request.deadline_at.isoformat() if request.deadline_at else None,
         },
-        "links": message.links,
         "api": f"{message.service_url.rstrip('/')}/api/approvals/{request.id}",
     }
 

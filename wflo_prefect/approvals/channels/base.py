@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
 
 from prefect.blocks.core import Block
 
@@ -32,6 +32,15 @@ class ApprovalMessage:
         """One line saying what is asked."""
         return f"Approval needed: {self.request.action}"
 
+    def without_credentials(self) -> ApprovalMessage:
+        """The message with no signed links and no one-time codes.
+
+        What a channel that reaches several people at once (a Slack channel, a
+        webhook, a PagerDuty alert) gets: whoever reads it must not hold the other
+        approvers' proofs, or one person could meet a quorum of several.
+        """
+        return replace(self, links={}, codes={})
+
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
@@ -50,6 +59,11 @@ class ApprovalChannel(Block):
     _block_type_name = "wflo Approval Channel"
     _description = "Base of the channels that notify approvers of a request."
     _documentation_url = "https://github.com/wflo-ai/wflo-prefect/blob/main/docs/approvals.md"  # type: ignore[assignment]
+
+    #: Whether the channel delivers each approver's links and code to that approver
+    #: alone. Only such channels are given credentials; every other channel (the
+    #: default, and any custom subclass) gets :meth:`ApprovalMessage.without_credentials`.
+    per_recipient: ClassVar[bool] = False
 
     def channel_name(self) -> str:
         """Short name used in the audit log (``slack``, ``webhook`` ...)."""
