@@ -14,12 +14,13 @@ import secrets
 from dataclasses import dataclass
 
 from wflo_prefect.approvals.errors import DecisionRefused
-from wflo_prefect.approvals.principals import key_matches
+from wflo_prefect.approvals.principals import key_matches, same_text
 from wflo_prefect.ledger import get_ledger
 from wflo_prefect.ledger.approvals import Admit, ApprovalRequestRecord, ApprovalVoteRecord
 from wflo_prefect.ledger.models import utcnow
 
 __all__ = [
+    "MAX_UI_PROOF_FAILURES",
     "Vote",
     "cast_vote",
     "new_code_salt",
@@ -30,6 +31,10 @@ __all__ = [
 ]
 
 SETTLED = ("approved", "rejected", "timed_out", "expired")
+
+#: Wrong codes (or keys) an approver may submit in the Prefect UI form for one
+#: request; after that their form answers to it are refused, even the right one.
+MAX_UI_PROOF_FAILURES = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +67,7 @@ def _admit(vote: Vote) -> Admit:
                 value=vote.approver,
                 hint="Decisions after expiry are not accepted; the run applies its on_timeout",
             )
-        if not hmac.compare_digest(vote.digest, request.digest):
+        if not same_text(vote.digest, request.digest):
             raise DecisionRefused(
                 "digest_mismatch",
                 "The decision was made for other details than the request's",
@@ -185,6 +190,6 @@ def verify_code(request: ApprovalRequestRecord, approver: str, code: str) -> Non
     """Check a UI form's proof: the approver's one-time code or one of their API keys."""
     if not request.settings.get("principals"):
         return
-    if code and hmac.compare_digest(code.strip(), one_time_code(request, approver)):
+    if code and same_text(code.strip(), one_time_code(request, approver)):
         return
     verify_api_key(request, approver, code.strip() or None)

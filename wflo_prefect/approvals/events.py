@@ -9,20 +9,30 @@ so Prefect automations can react to them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefect.events import emit_event
 
 from wflo_prefect.ledger import get_ledger
 from wflo_prefect.ledger.approvals import ApprovalRequestRecord
+
+if TYPE_CHECKING:
+    from wflo_prefect.approvals.errors import DecisionRefused
 from wflo_prefect.observability import metrics
 from wflo_prefect.observability.correlation import Correlation
 from wflo_prefect.observability.logging import get_logger
 
-__all__ = ["PREFECT_EVENTS", "announce", "correlation_of"]
+__all__ = ["PREFECT_EVENTS", "announce", "correlation_of", "refused"]
 
 PREFECT_EVENTS = ("requested", "decided", "escalated", "expired")
 _log = get_logger("approvals")
+_MAX_ACTOR = 200
+
+
+def _short(text: str | None) -> str | None:
+    # Names and ids come from callers (form fields, headers, URLs): keep what is
+    # stored within the audit columns, whatever they sent.
+    return None if text is None else text[:_MAX_ACTOR]
 
 
 def correlation_of(request: ApprovalRequestRecord) -> Correlation:
@@ -50,6 +60,7 @@ def announce(
     """Audit (and where the product names it, emit as a Prefect event) one step."""
     body = {"request_id": request.id, "action": request.action, "digest": request.digest}
     body.update(payload or {})
+    actor = _short(actor)
     correlation = correlation_of(request)
     get_ledger().audit.record(
         f"approval.{step}", correlation=correlation, actor=actor, outcome=outcome, payload=body
@@ -80,3 +91,33 @@ def announce(
         decided = request.decided_at
         if decided is not None:
             metrics.APPROVAL_LATENCY.observe((decided - request.created_at).total_seconds())
+
+
+def refused(
+    request: ApprovalRequestRecord | None,
+    error: DecisionRefused,
+    *,
+    channel: str,
+    actor: str | None = None,
+    claimed_id: str | None = None,
+) -> None:
+    """Audit a refused answer as ``approval.refused``, whatever stage refused it.
+
+    Refusals before a request is known (an unknown id, a bad signature, a key
+    that proves nobody) are audited too, without run correlation; ``claimed_id``
+    is the request id the caller named, kept as given (it is not trusted).
+    """
+    payload: dict[str, Any] = {"channel": channel, "reason": error.message[:500]}
+    if request is not None:
+        announce("refused", request, actor=actor, outcome=error.reason, payload=payload)
+        return
+    body = {"request_id": _short(claimed_id), **payload}
+    actor = _short(actor)
+    get_ledger().audit.record(
+        "approval.refused",
+        correlation=Correlation(),
+        actor=actor,
+        outcome=error.reason,
+        payload=body,
+    )
+    _log.info("approval.refused", actor=actor, outcome=error.reason, **body)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pydantic import SecretStr
 
 from wflo_prefect.approvals.errors import DecisionRefused
+from wflo_prefect.approvals.principals import same_text
 from wflo_prefect.errors import ConfigurationError
 
 __all__ = ["LinkClaim", "make_link_token", "read_link_token"]
@@ -78,8 +79,9 @@ def make_link_token(
 def read_link_token(secret: SecretStr | None, token: str) -> LinkClaim:
     """Verify a token's signature and expiry; return its claim."""
     body, _, signature = token.partition(".")
-    expected = _b64(hmac.new(_secret(secret), body.encode(), hashlib.sha256).digest())
-    if not signature or not hmac.compare_digest(signature, expected):
+    raw = body.encode("utf-8", "surrogatepass")
+    expected = _b64(hmac.new(_secret(secret), raw, hashlib.sha256).digest())
+    if not signature or not same_text(signature, expected):
         raise DecisionRefused(
             "bad_credentials",
             "This approval link is not signed by this service",

@@ -18,18 +18,29 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from wflo_prefect.errors import InvalidArgumentError
 
-__all__ = ["Approvers", "Principal", "hash_api_key", "key_matches"]
+__all__ = ["Approvers", "Principal", "hash_api_key", "key_matches", "same_text"]
+
+
+def same_text(given: str, expected: str) -> bool:
+    """Constant-time equality of two strings of any characters.
+
+    ``hmac.compare_digest`` raises ``TypeError`` for ``str`` with non-ASCII
+    characters, so a crafted header or form value would become a server error.
+    """
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
 
 
 def hash_api_key(api_key: str) -> str:
     """The stored form of an API key: ``sha256:<hex>``."""
-    return "sha256:" + hashlib.sha256(api_key.encode()).hexdigest()
+    return "sha256:" + hashlib.sha256(api_key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def key_matches(api_key: str, hashes: Iterable[str]) -> bool:
     """Whether ``api_key`` hashes to one of ``hashes`` (constant-time comparison)."""
     candidate = hash_api_key(api_key)
-    return any(hmac.compare_digest(candidate, h) for h in hashes)
+    return any(same_text(candidate, h) for h in hashes)
 
 
 class Principal(BaseModel):

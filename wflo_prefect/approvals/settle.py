@@ -19,7 +19,7 @@ from wflo_prefect.approvals.channels.base import ApprovalChannel
 from wflo_prefect.approvals.decision import ApprovalDecision
 from wflo_prefect.approvals.decisions import Vote, cast_vote
 from wflo_prefect.approvals.errors import DecisionRefused
-from wflo_prefect.approvals.events import announce
+from wflo_prefect.approvals.events import announce, refused
 from wflo_prefect.approvals.notify import close_all, notify_all
 from wflo_prefect.approvals.prefect_run import end_run, read_state, resume_run
 from wflo_prefect.approvals.settings import get_approval_settings
@@ -71,14 +71,7 @@ def decide(request_id: str, vote: Vote, *, resume: bool = True) -> ApprovalReque
         request = cast_vote(request_id, vote)
     except DecisionRefused as exc:
         known = get_ledger().approvals.get(request_id)
-        if known is not None:
-            announce(
-                "refused",
-                known,
-                actor=vote.approver,
-                outcome=exc.reason,
-                payload={"channel": vote.channel, "reason": exc.message},
-            )
+        refused(known, exc, channel=vote.channel, actor=vote.approver, claimed_id=request_id)
         raise
     if request.status != "pending" and resume and request.flow_run_id:
         # Wake and resume first: the waiting run should not wait for the audit writes.

@@ -19,6 +19,7 @@ from pydantic import Field, SecretStr
 from wflo_prefect.approvals.channels._payload import decided_payload, request_payload
 from wflo_prefect.approvals.channels.base import ApprovalChannel, ApprovalMessage, Delivery
 from wflo_prefect.approvals.decision import ApprovalDecision
+from wflo_prefect.approvals.principals import same_text
 
 __all__ = ["WebhookApprovalChannel", "sign_webhook", "verify_webhook_signature"]
 
@@ -39,7 +40,7 @@ def verify_webhook_signature(
         return False
     if abs(time.time() - sent) > tolerance_s:
         return False
-    return hmac.compare_digest(sign_webhook(secret, timestamp, body), signature)
+    return same_text(signature, sign_webhook(secret, timestamp, body))
 
 
 class WebhookApprovalChannel(ApprovalChannel):

@@ -18,6 +18,7 @@ _STATUS = {
     "duplicate": 409,
     "replay": 409,
     "expired": 410,
+    "locked_out": 403,
 }
 
 

@@ -4,6 +4,8 @@ Mail scanners and link previewers open every link in a message (a GET); a link
 that decided on GET would be approved by them. So following a link shows a page
 naming the request, the decision and the approver, with one button that POSTs to
 the same link. Both verify the signature and expiry; the POST decides, once.
+Every refused POST (bad signature, expired, used, settled) is audited as
+``approval.refused``; a GET decides nothing and is not audited.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from fastapi.responses import HTMLResponse
 
 from wflo_prefect.approvals.decisions import Vote
 from wflo_prefect.approvals.errors import DecisionRefused
+from wflo_prefect.approvals.events import refused
 from wflo_prefect.approvals.links import LinkClaim, read_link_token
 from wflo_prefect.approvals.service.errors import http_error
 from wflo_prefect.approvals.settings import get_approval_settings
@@ -41,7 +44,30 @@ def _refused(exc: DecisionRefused) -> HTMLResponse:
 
 
 def _claim(token: str) -> LinkClaim:
-    return read_link_token(get_approval_settings().link_secret, token)
+    secret = get_approval_settings().link_secret
+    if secret is None or not secret.get_secret_value():
+        raise _NotConfigured
+    return read_link_token(secret, token)
+
+
+class _NotConfigured(Exception):
+    """No link secret: this service signs and accepts no links."""
+
+
+def _not_configured() -> HTMLResponse:
+    return _page(
+        "Links are not enabled",
+        "This approval service has no link secret "
+        "(PREFECT_INTEGRATIONS_WFLO_APPROVALS_LINK_SECRET).",
+        503,
+    )
+
+
+def _audit_refusal(exc: DecisionRefused) -> None:
+    # Refusals before `decide` (bad signature, expired link); `decide` audits its own.
+    claimed = str(exc.value) if exc.reason == "expired" and exc.value else None
+    request = get_ledger().approvals.get(claimed) if claimed else None
+    refused(request, exc, channel="email-link", claimed_id=claimed)
 
 
 @router.get("/links/{token}", response_class=HTMLResponse)
@@ -64,6 +90,8 @@ async def show_link(token: str) -> HTMLResponse:
                 value=claim.request_id,
                 hint="Nothing to do",
             )
+    except _NotConfigured:
+        return _not_configured()
     except DecisionRefused as exc:
         return _refused(exc)
     verb = "Approve" if claim.approve else "Reject"
@@ -79,6 +107,12 @@ async def follow_link(token: str) -> HTMLResponse:
     """Apply the decision a signed link carries (once)."""
     try:
         claim = _claim(token)
+    except _NotConfigured:
+        return _not_configured()
+    except DecisionRefused as exc:
+        await anyio.to_thread.run_sync(_audit_refusal, exc)
+        return _refused(exc)
+    try:
         vote = Vote(
             approver=claim.approver,
             approved=claim.approve,

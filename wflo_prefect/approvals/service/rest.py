@@ -1,4 +1,9 @@
-"""REST API: list and decide pending approvals, authenticated by the approver's API key."""
+"""REST API: list and decide pending approvals, authenticated by the approver's API key.
+
+The key is checked before anything about a request is told: an unknown id and a
+real one answer the same 401 to a caller without an approver's key, so the API
+is no oracle for which request ids exist. Every 401 is audited (``approval.refused``).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from wflo_prefect.approvals.decisions import Vote
 from wflo_prefect.approvals.errors import DecisionRefused
+from wflo_prefect.approvals.events import refused
 from wflo_prefect.approvals.principals import key_matches
 from wflo_prefect.approvals.service.errors import http_error
 from wflo_prefect.approvals.settle import decide
@@ -86,11 +92,28 @@ def _view(request: ApprovalRequestRecord, you: str | None) -> ApprovalView:
     )
 
 
-def _unauthorized() -> HTTPException:
+def _unauthorized(request: ApprovalRequestRecord | None, claimed_id: str | None) -> HTTPException:
+    """401, audited; the same answer whether or not the request exists (no id oracle)."""
+    error = DecisionRefused(
+        "bad_credentials",
+        "X-API-Key is not the key of an approver of this request",
+        value=claimed_id,
+        hint="Send your own API key in X-API-Key; the request id must be one you approve",
+    )
+    refused(request, error, channel="api", claimed_id=claimed_id)
     return HTTPException(
         status_code=401,
         detail={"reason": "bad_credentials", "message": "X-API-Key is not an approver's key"},
     )
+
+
+def _authenticated(request_id: str, api_key: str | None) -> tuple[ApprovalRequestRecord, str]:
+    """The request and the caller's approver name on it, or a 401 (never a 404)."""
+    request = get_ledger().approvals.get(request_id) if api_key else None
+    who = identify(request, api_key) if request is not None else None
+    if request is None or who is None:
+        raise _unauthorized(request, request_id)
+    return request, who
 
 
 @router.get("", response_model=list[ApprovalView])
@@ -98,24 +121,18 @@ def list_approvals(
     status: str = "pending", x_api_key: str | None = Header(default=None)
 ) -> list[ApprovalView]:
     """Requests in which the caller is a listed approver (their inbox)."""
+    if not x_api_key:
+        raise _unauthorized(None, None)
     requests = get_ledger().approvals.list_requests(
         status=None if status == "all" else status, limit=200
     )
-    views = [_view(r, who) for r in requests if (who := identify(r, x_api_key))]
-    if not views and not x_api_key:
-        raise _unauthorized()
-    return views
+    return [_view(r, who) for r in requests if (who := identify(r, x_api_key))]
 
 
 @router.get("/{request_id}", response_model=ApprovalView)
 def get_approval(request_id: str, x_api_key: str | None = Header(default=None)) -> ApprovalView:
-    """One request, if the caller is one of its approvers."""
-    request = get_ledger().approvals.get(request_id)
-    if request is None:
-        raise HTTPException(status_code=404, detail={"reason": "unknown_request"})
-    who = identify(request, x_api_key)
-    if who is None:
-        raise _unauthorized()
+    """One request, if the caller is one of its approvers (401 otherwise, known id or not)."""
+    request, who = _authenticated(request_id, x_api_key)
     return _view(request, who)
 
 
@@ -124,12 +141,7 @@ async def post_decision(
     request_id: str, body: DecisionIn, x_api_key: str | None = Header(default=None)
 ) -> DecisionOut:
     """Approve or reject; the run resumes when the request is settled."""
-    request = get_ledger().approvals.get(request_id)
-    if request is None:
-        raise HTTPException(status_code=404, detail={"reason": "unknown_request"})
-    who = identify(request, x_api_key)
-    if who is None:
-        raise _unauthorized()
+    request, who = await anyio.to_thread.run_sync(_authenticated, request_id, x_api_key)
     vote = Vote(
         approver=who,
         approved=body.approve,
