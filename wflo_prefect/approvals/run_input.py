@@ -15,6 +15,7 @@ from typing import Any
 from prefect.input import RunInput
 from pydantic import Field
 
+from wflo_prefect.approvals.decisions import MAX_UI_PROOF_FAILURES
 from wflo_prefect.ledger.approvals import ApprovalRequestRecord
 
 __all__ = ["ApprovalInput", "approval_form", "render_markdown"]
@@ -57,6 +58,19 @@ def render_markdown(request: ApprovalRequestRecord) -> str:
         "Fill in your name and your one-time code (or API key), turn **approve** on "
         "to approve or leave it off to reject, then submit.",
     ]
+    if request.settings.get("principals"):
+        lines += [
+            "",
+            "Your answer counts only with your own one-time code or API key. After "
+            f"{MAX_UI_PROOF_FAILURES} wrong ones, form answers under your name are locked for "
+            "this request. A refused answer is explained in this run's logs.",
+        ]
+    else:
+        lines += [
+            "",
+            "**Open gate: names are not verified.** Anyone who can resume this run may "
+            "answer; the name typed is recorded as given.",
+        ]
     return "\n".join(lines)
 
 

@@ -7,16 +7,15 @@ from typing import Any
 from uuid import UUID
 
 from wflo_prefect.approvals.decision import ApprovalDecision
-from wflo_prefect.approvals.decisions import Vote, verify_code
-from wflo_prefect.approvals.errors import ApprovalGateError, DecisionRefused
-from wflo_prefect.approvals.events import announce
+from wflo_prefect.approvals.errors import ApprovalGateError
 from wflo_prefect.approvals.notify import notify_all
 from wflo_prefect.approvals.policy import ApprovalPolicy
 from wflo_prefect.approvals.prefect_run import pause_run, read_answer, read_state, resume_run
 from wflo_prefect.approvals.request import channel_list, prefect_timeout, waiter_info
 from wflo_prefect.approvals.run_input import ApprovalInput
 from wflo_prefect.approvals.settings import get_approval_settings
-from wflo_prefect.approvals.settle import apply_deadline, decide, resume_answer
+from wflo_prefect.approvals.settle import apply_deadline, resume_answer
+from wflo_prefect.approvals.ui_answers import count_ui_answer
 from wflo_prefect.approvals.wakeup import RunWatcher
 from wflo_prefect.ledger import get_ledger
 from wflo_prefect.ledger.approvals import ApprovalRequestRecord
@@ -86,32 +85,9 @@ class Waiter:
         self.count_answer(read_answer(self.flow_run_id, self.base_key))
 
     def count_answer(self, answer: ApprovalInput | None) -> None:
-        """Verify and count one form answer; refusals are audited, never raised."""
-        if answer is None or (not answer.approver and not answer.code):
-            return
+        """Verify and count one form answer; refusals are audited and logged, never raised."""
         current = get_ledger().approvals.get(self.request.id) or self.request
-        try:
-            verify_code(current, answer.approver.strip(), answer.code)
-            decide(
-                current.id,
-                Vote(
-                    approver=answer.approver.strip(),
-                    approved=answer.approve,
-                    digest=answer.digest.strip(),
-                    channel="prefect-ui",
-                    comment=answer.comment or None,
-                ),
-                resume=False,
-            )
-        except DecisionRefused as exc:
-            if exc.reason in ("bad_credentials", "not_an_approver"):
-                announce(
-                    "refused",
-                    current,
-                    actor=answer.approver,
-                    outcome=exc.reason,
-                    payload={"channel": "prefect-ui", "reason": exc.message},
-                )
+        count_ui_answer(current, answer, self.flow_run_id)
 
     def wait(self) -> ApprovalRequestRecord:
         repo = get_ledger().approvals

@@ -14,7 +14,12 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from wflo_prefect.ledger.models import ApprovalDecisionRow, ApprovalRequestRow, utcnow
+from wflo_prefect.ledger.models import (
+    ApprovalDecisionRow,
+    ApprovalRequestRow,
+    AuditEventRow,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from wflo_prefect.ledger.repository import Ledger
@@ -264,3 +269,26 @@ class ApprovalRepository:
             row = session.get(ApprovalRequestRow, request_id)
             if row is not None:
                 row.settings = {**row.settings, **settings}
+
+    def refusals(
+        self, request: ApprovalRequestRecord, *, actor: str, outcome: str, channel: str
+    ) -> int:
+        """How many ``approval.refused`` entries the audit log holds for this answerer.
+
+        The audit log is append-only, so counts derived from it (the Prefect UI
+        form's lock-out after wrong codes) cannot be lost by a concurrent writer.
+        """
+        with self._ledger.transaction() as session:
+            query = select(AuditEventRow.payload).where(
+                AuditEventRow.event == "approval.refused",
+                AuditEventRow.actor == actor,
+                AuditEventRow.outcome == outcome,
+            )
+            if request.flow_run_id:
+                query = query.where(AuditEventRow.flow_run_id == request.flow_run_id)
+            payloads = session.scalars(query).all()
+            return sum(
+                1
+                for p in payloads
+                if p.get("request_id") == request.id and p.get("channel") == channel
+            )

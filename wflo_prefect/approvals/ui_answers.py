@@ -1,0 +1,108 @@
+"""Answers submitted in the Prefect UI form: verified, limited, audited, explained.
+
+The open-source Prefect UI has no user identity, so a form answer proves its
+approver with their one-time code (or an API key). Every refused answer is
+audited (``approval.refused``) and written to the run's Prefect logs with the
+reason and what to do: the person who submitted it sees nothing but the run
+pausing again. After :data:`MAX_UI_PROOF_FAILURES` wrong proofs for one approver
+on one request, that approver's form answers to it are refused, even with the
+right code (``locked_out``), so an 8-digit code has a handful of chances in 10^8
+instead of one per second until the deadline. Their other channels (Slack, their
+e-mailed link, CLI or REST API with their key) still work.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from prefect.logging.loggers import flow_run_logger
+
+from wflo_prefect.approvals.decisions import MAX_UI_PROOF_FAILURES, Vote, verify_code
+from wflo_prefect.approvals.errors import DecisionRefused
+from wflo_prefect.approvals.events import refused
+from wflo_prefect.approvals.run_input import ApprovalInput
+from wflo_prefect.approvals.settle import decide
+from wflo_prefect.ledger import get_ledger
+from wflo_prefect.ledger.approvals import ApprovalRequestRecord
+
+__all__ = ["CHANNEL", "count_ui_answer"]
+
+CHANNEL = "prefect-ui"
+_FORM_HINT = (
+    "Resume the run again and fill in the form: your approver name, your one-time code "
+    "(from your notification) or API key, approve on or off; keep the pre-filled digest"
+)
+
+
+def _checked_vote(request: ApprovalRequestRecord, answer: ApprovalInput | None) -> Vote:
+    """The answer as a vote, once its proof holds; raises DecisionRefused otherwise."""
+    if answer is None:
+        raise DecisionRefused(
+            "no_answer",
+            "The run was resumed without an approval answer",
+            value=request.id,
+            hint=_FORM_HINT,
+        )
+    approver = answer.approver.strip()
+    if not approver:
+        raise DecisionRefused(
+            "missing_approver",
+            "The answer has no approver name",
+            value=answer.approver,
+            hint=_FORM_HINT,
+        )
+    if not answer.digest.strip():
+        raise DecisionRefused(
+            "digest_mismatch",
+            "The answer's digest is empty: it is not bound to what is asked",
+            value=answer.digest,
+            hint=f"Keep the pre-filled digest ({request.digest[:12]}...), or reopen the "
+            "Resume dialog to get it back",
+        )
+    if request.settings.get("principals"):
+        failures = get_ledger().approvals.refusals(
+            request, actor=approver[:200], outcome="bad_credentials", channel=CHANNEL
+        )
+        if failures >= MAX_UI_PROOF_FAILURES:
+            raise DecisionRefused(
+                "locked_out",
+                f"{approver!r} gave a wrong code {failures} times for request {request.id}; "
+                "form answers for them are locked for this request",
+                value=approver,
+                hint="Decide in Slack, with your e-mailed link, or with your API key "
+                "(`wflo approvals approve|reject`, or the REST API)",
+            )
+    verify_code(request, approver, answer.code)
+    return Vote(
+        approver=approver,
+        approved=answer.approve,
+        digest=answer.digest.strip(),
+        channel=CHANNEL,
+        comment=answer.comment or None,
+    )
+
+
+def count_ui_answer(
+    request: ApprovalRequestRecord, answer: ApprovalInput | None, flow_run_id: UUID
+) -> None:
+    """Verify and count one form answer; a refusal is audited and logged, never raised."""
+    try:
+        vote = _checked_vote(request, answer)
+    except DecisionRefused as exc:
+        actor = answer.approver.strip() if answer is not None else None
+        refused(request, exc, channel=CHANNEL, actor=actor or None)
+        _log_refusal(flow_run_id, exc)
+        return
+    try:
+        decide(request.id, vote, resume=False)  # audits its own refusals
+    except DecisionRefused as exc:
+        _log_refusal(flow_run_id, exc)
+
+
+def _log_refusal(flow_run_id: UUID, exc: DecisionRefused) -> None:
+    # The run's own Prefect logs: where the person who submitted the form looks.
+    flow_run_logger(flow_run_id=flow_run_id).warning(
+        "Approval answer not counted (%s): %s The run is paused again for a valid answer.",
+        exc.reason,
+        exc,
+    )
