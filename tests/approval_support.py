@@ -63,3 +63,21 @@ def events(request_id: str) -> list[str]:
         for e in get_ledger().audit.for_flow_run(request.flow_run_id)
         if e.payload.get("request_id") == request_id
     ]
+
+
+def refusals(*, channel: str | None = None) -> list[Any]:
+    """Every ``approval.refused`` audit entry (newest first), optionally of one channel."""
+    found = get_ledger().audit.recent(500, event_prefix="approval.refused")
+    return [e for e in found if channel is None or e.payload.get("channel") == channel]
+
+
+def run_logs(flow_run_id: str) -> list[str]:
+    """The messages of a flow run's logs stored in the Prefect API, oldest first."""
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    log_filter = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[UUID(flow_run_id)]))
+    with get_client(sync_client=True) as client:
+        return [log.message for log in client.read_logs(log_filter=log_filter)]
