@@ -8,6 +8,7 @@ claims and the demo exits non-zero otherwise.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Callable
@@ -128,9 +129,34 @@ def demo_approval(work: Path) -> str:
     return str(state.state_details.flow_run_id)
 
 
-def demo_sandbox(work: Path) -> str:
+def sandbox_missing() -> str | None:
+    """What the sandbox section lacks on this machine (a Docker engine, the image), if anything."""
+    from flows.code_agent import SANDBOX
+    from wflo_prefect.errors import ServiceUnavailableError
+    from wflo_prefect.sandbox.engine import docker_client, image_present
+
+    try:
+        client = docker_client()
+    except ServiceUnavailableError as exc:
+        return (
+            f"{exc}\nInstall and start one: as root `scripts/provision.sh docker sandbox-image` "
+            "(or `apt-get install docker.io` and start `dockerd`), then run the demo again."
+        )
+    if not image_present(client, SANDBOX.image):
+        return (
+            f"The sandbox image {SANDBOX.image!r} is not in the Docker engine.\n"
+            "Build it with `wflo sandbox build-image` (as root; offline from Debian's packages)."
+        )
+    return None
+
+
+def demo_sandbox(work: Path) -> str | None:
     """Generated code runs in the locked-down sandbox; a hostile snippet is contained."""
     section("6. Sandbox: generated code runs without network, on a read-only root, as non-root")
+    missing = sandbox_missing()
+    if missing is not None:
+        console.print(f"[yellow]skipped:[/yellow] {missing}")
+        return None
     from flows.code_agent import code_agent
 
     state = code_agent(return_state=True)
@@ -146,7 +172,7 @@ def demo_sandbox(work: Path) -> str:
     return str(state.state_details.flow_run_id)
 
 
-SECTIONS: list[Callable[[Path], str]] = [
+SECTIONS: list[Callable[[Path], str | None]] = [
     demo_audit,
     demo_policy,
     demo_rollback,
@@ -156,14 +182,29 @@ SECTIONS: list[Callable[[Path], str]] = [
 ]
 
 
-def main() -> int:
-    """Run every demo section; exit 0 when each did what it shows."""
+def main(argv: list[str] | None = None) -> int:
+    """Run the demo's sections (all by default); exit 0 when each did what it shows.
+
+    A section whose service is missing on this machine (the sandbox without Docker) says
+    what to install and is skipped; the others still run.
+    """
+    parser = argparse.ArgumentParser(prog="scripts/demo.sh", description=__doc__)
+    parser.add_argument(
+        "--only",
+        type=int,
+        action="append",
+        choices=range(1, len(SECTIONS) + 1),
+        metavar="N",
+        help="run only section N (repeatable)",
+    )
+    chosen = parser.parse_args(argv).only or range(1, len(SECTIONS) + 1)
     home = Path(os.environ.get("PREFECT_HOME", ".prefect-demo")).resolve()
     work = home / "work"
-    runs = [show(work) for show in SECTIONS]
+    runs = [SECTIONS[number - 1](work) for number in chosen]
     section("Inspect it yourself")
     for run_id in runs:
-        console.print(f"  PREFECT_HOME={home} .venv/bin/wflo debug {run_id}")
+        if run_id is not None:
+            console.print(f"  PREFECT_HOME={home} .venv/bin/wflo debug {run_id}")
     console.print(f"  ledger: {home / 'wflo' / 'ledger.db'} (SQLite, WAL)")
     return 0
 

@@ -13,7 +13,8 @@
 # As a normal user nothing is changed; every missing item is reported at the end and the
 # script exits non-zero.
 #
-# Usage: scripts/provision.sh
+# Usage: scripts/provision.sh [ITEM...]   ITEM: docker, postgres, chromium, sandbox-image
+#        (default: all of them; the demo asks for `docker sandbox-image` only)
 set -Eeuo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -350,11 +351,27 @@ ensure_sandbox_image() {
 }
 
 # ---------------------------------------------------------------------------------- main
+ITEMS=("$@")
+((${#ITEMS[@]})) || ITEMS=(docker postgres chromium sandbox-image)
+for item in "${ITEMS[@]}"; do
+    case "$item" in
+        docker | postgres | chromium | sandbox-image) ;;
+        *)
+            err "unknown item '$item': choose from docker, postgres, chromium, sandbox-image"
+            exit 2
+            ;;
+    esac
+done
+
 start=$SECONDS
-ensure_docker
-ensure_postgres
-ensure_chromium
-ensure_sandbox_image
+for item in "${ITEMS[@]}"; do
+    case "$item" in
+        docker) ensure_docker ;;
+        postgres) ensure_postgres ;;
+        chromium) ensure_chromium ;;
+        sandbox-image) ensure_sandbox_image ;;
+    esac
+done
 
 if ((${#PROBLEMS[@]})); then
     err "${#PROBLEMS[@]} item(s) need attention:"

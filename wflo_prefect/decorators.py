@@ -20,6 +20,13 @@ from prefect import flow as prefect_flow
 from prefect import task as prefect_task
 from prefect.utilities.hashing import file_hash
 
+# Each capability registers the guard for its keyword when imported; the governed
+# decorators answer to every keyword (and apply the always-on guards), so load them all.
+import wflo_prefect.approvals
+import wflo_prefect.compensation
+import wflo_prefect.costs
+import wflo_prefect.policies
+import wflo_prefect.sandbox  # noqa: F401
 from wflo_prefect._runtime import flow_end_hook, task_end_hook, wrap_function
 from wflo_prefect.errors import InvalidArgumentError
 from wflo_prefect.governance import resolve_guards

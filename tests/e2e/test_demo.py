@@ -40,3 +40,30 @@ def test_demo_script_runs_every_section() -> None:
     assert "approval.decided" in out.stdout
     assert "blocked: Read-only file system" in out.stdout
     assert "wflo debug" in out.stdout
+
+
+def test_demo_without_docker_says_what_is_missing_and_exits_zero(tmp_path: Path) -> None:
+    """With no Docker engine (and no provisioning), the sandbox section says what to install."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "WFLO_", "PYTEST_"))
+    }
+    env |= {
+        "COLUMNS": "160",
+        "WFLO_DEMO_PROVISION": "0",
+        "PREFECT_HOME": str(tmp_path / "home"),
+        "PREFECT_INTEGRATIONS_WFLO_DOCKER_HOST": f"unix://{tmp_path / 'no-engine.sock'}",
+    }
+    out = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "demo.sh"), "--only", "6"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "6. Sandbox" in out.stdout
+    assert "skipped:" in out.stdout
+    assert "no-engine.sock" in out.stdout
+    assert "scripts/provision.sh docker sandbox-image" in out.stdout
+    assert "Traceback" not in out.stdout + out.stderr
