@@ -82,10 +82,14 @@ def read_exactly(raw: socket.socket, size: int) -> bytes:
 
 
 def _pump(
-    raw: socket.socket, out: OutputCapture, err: OutputCapture, done: threading.Event
+    raw: socket.socket,
+    out: OutputCapture,
+    err: OutputCapture,
+    done: threading.Event,
+    stop_when_full: bool = False,
 ) -> None:
     try:
-        while True:
+        while not (stop_when_full and (out.dropped or err.dropped)):
             header = read_exactly(raw, FRAME_HEADER.size)
             if len(header) < FRAME_HEADER.size:
                 return
@@ -144,8 +148,13 @@ def run_exec(
     environment: dict[str, str] | None = None,
     workdir: str | None = None,
     user: str | None = None,
+    stop_when_full: bool = False,
 ) -> ExecOutcome:
-    """Run ``command`` in the container; stop waiting after ``timeout`` seconds."""
+    """Run ``command`` in the container; stop waiting after ``timeout`` seconds.
+
+    With ``stop_when_full``, reading stops (and the command loses its output stream)
+    as soon as a stream passes ``limit``, instead of draining and dropping the rest.
+    """
     started = time.perf_counter()
     exec_id = client.api.exec_create(
         container_id,
@@ -167,7 +176,7 @@ def run_exec(
             raw.shutdown(socket.SHUT_WR)
         except OSError:
             pass  # the command exited without reading its input: its outcome says so
-    reader = threading.Thread(target=_pump, args=(raw, out, err, done), daemon=True)
+    reader = threading.Thread(target=_pump, args=(raw, out, err, done, stop_when_full), daemon=True)
     reader.start()
     timed_out, died = wait_for_command(done, started + timeout, client, container_id)
     if timed_out or died:

@@ -10,9 +10,12 @@ untrusted code wrote would let it run code on the host.
 
 from __future__ import annotations
 
+import array
 import contextlib
 import inspect
+import itertools
 import json
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -32,6 +35,11 @@ from wflo_prefect.sandbox.sandbox import DockerSandbox
 __all__ = ["SandboxGuard", "run_in_sandbox"]
 
 _CALL_DIR = "/tmp/wflo-call"  # noqa: S108 - a path inside the container
+# Each plain-data level is at most 3 JSON levels ({"$dict": [[k, v]]}), plus the envelope.
+_MAX_OUTCOME_DEPTH = 3 * plain_data.MAX_DEPTH + 4
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_STEPS = bytes.maketrans(b"[]{}", b"\x01\xff\x01\xff")
 _by_value_lock = threading.Lock()
 
 
@@ -79,13 +87,30 @@ def _pickle_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
         ) from None
 
 
+def json_depth(raw: bytes) -> int:
+    """How deeply arrays and objects nest in JSON text, found without parsing it."""
+    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS).translate(_STEPS)
+    return max(itertools.accumulate(array.array("b", brackets)), default=0)
+
+
+def _parse_outcome(raw: bytes) -> dict[str, Any]:
+    """The runner's outcome; untrusted, so its nesting is bounded before it is parsed."""
+    depth = json_depth(raw)
+    if depth > _MAX_OUTCOME_DEPTH:
+        raise ValueError(f"the outcome nests {depth} deep (at most {_MAX_OUTCOME_DEPTH})")
+    outcome = json.loads(raw)
+    if not isinstance(outcome, dict):
+        raise ValueError("the outcome is not a JSON object")
+    return outcome
+
+
 def _outcome(fn: Callable[..., Any], outcome: dict[str, Any], stderr: str) -> Any:
     status = outcome.get("status")
     name = fn.__qualname__
     if status == "ok":
         try:
-            return plain_data.decode(json.dumps(outcome.get("value")).encode())
-        except (ValueError, TypeError, ArithmeticError) as exc:
+            return plain_data.decode_value(outcome.get("value"))
+        except (ValueError, TypeError, ArithmeticError, RecursionError) as exc:
             # Only tampered output gets here: the runner encodes with the same codec.
             raise SandboxError(
                 f"The result of sandboxed task {name} could not be decoded",
@@ -143,15 +168,16 @@ def run_in_sandbox(
         result = box.run(["python3", f"{_CALL_DIR}/runner.py"])
         try:
             raw = box.get_files([f"{_CALL_DIR}/outcome.json"])[f"{_CALL_DIR}/outcome.json"]
-            outcome = json.loads(raw)
-            if not isinstance(outcome, dict):
-                raise ValueError("the outcome is not a JSON object")
-        except (SandboxError, ValueError, KeyError):
+            outcome = _parse_outcome(raw)
+        except (SandboxError, ValueError, KeyError, RecursionError) as exc:
             reason = "ran out of memory" if result.oom_killed else f"exited {result.exit_code}"
             raise SandboxError(
-                f"Sandboxed task {fn.__qualname__} {reason} before reporting a result",
+                f"Sandboxed task {fn.__qualname__} {reason} without a result the host "
+                f"can read ({exc})",
                 value=result.summary(),
-                hint=f"stderr: {result.stderr[-2000:]}",
+                hint=f"Results are plain data of at most output_limit_bytes "
+                f"({config.output_limit_bytes}) as JSON, nested at most "
+                f"{plain_data.MAX_DEPTH} deep; stderr: {result.stderr[-2000:]}",
                 result=result,
             ) from None
     return _outcome(fn, outcome, result.stderr[-2000:])

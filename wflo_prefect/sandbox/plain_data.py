@@ -17,9 +17,10 @@ import json
 import uuid
 from typing import Any
 
-__all__ = ["UnsupportedValue", "decode", "encode"]
+__all__ = ["MAX_DEPTH", "UnsupportedValue", "decode", "decode_value", "encode"]
 
-_MAX_DEPTH = 100
+#: How deeply plain data may nest.
+MAX_DEPTH = 100
 
 
 class UnsupportedValue(TypeError):
@@ -32,7 +33,7 @@ class UnsupportedValue(TypeError):
 
 
 def _to_json(value: Any, path: str, depth: int) -> Any:
-    if depth > _MAX_DEPTH:
+    if depth > MAX_DEPTH:
         raise UnsupportedValue(path, value)
     if value is None or isinstance(value, (bool, str)):
         return value
@@ -105,6 +106,11 @@ def _from_json(value: Any) -> Any:
         if tag == "$float":
             return float(inner)
     return {k: _from_json(v) for k, v in value.items()}
+
+
+def decode_value(value: Any) -> Any:
+    """The value whose tagged JSON, already parsed, is ``value``."""
+    return _from_json(value)
 
 
 def decode(data: bytes) -> Any:

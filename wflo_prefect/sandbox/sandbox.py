@@ -52,7 +52,8 @@ _PYTHON_BOOTSTRAP = (
     "exec(compile(_wflo['code'], '<sandbox>', 'exec'),"
     " {'__name__': '__main__', 'inputs': _wflo['inputs']})\n"
 )
-_FILE_TRANSFER_LIMIT = 512 * 1024 * 1024
+
+_TAR_RECORD = 10240  # tar pads its stream to records of this size
 
 _open: weakref.WeakSet[DockerSandbox] = weakref.WeakSet()
 
@@ -61,6 +62,39 @@ _open: weakref.WeakSet[DockerSandbox] = weakref.WeakSet()
 def _close_open_sandboxes() -> None:
     for sandbox in list(_open):
         sandbox.close()
+
+
+def _too_large(paths: Sequence[str], limit: int) -> SandboxError:
+    return SandboxError(
+        f"The files are larger than the sandbox's output_limit_bytes ({limit} bytes)",
+        value=list(paths),
+        hint="Read fewer or smaller files, or raise SandboxConfig.output_limit_bytes",
+    )
+
+
+def _untar(stream: bytes, paths: Sequence[str], limit: int) -> dict[str, bytes]:
+    """The regular files in a tar stream the sandbox wrote; it is untrusted, so bounded."""
+    files: dict[str, bytes] = {}
+    total = 0
+    try:
+        # "r:" (no compression): the stream's size then bounds what parsing it can cost.
+        with tarfile.open(fileobj=io.BytesIO(stream), mode="r:") as archive:
+            for member in archive:
+                if not member.isfile():
+                    continue
+                total += member.size
+                if total > limit:
+                    raise _too_large(paths, limit)
+                extracted = archive.extractfile(member)
+                if extracted is not None:
+                    files["/" + member.name] = extracted.read(limit)
+    except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
+        raise SandboxError(
+            "The files read from the sandbox are not a well-formed tar stream",
+            value=list(paths),
+            hint=f"The sandboxed code may have tampered with them ({type(exc).__name__}: {exc})",
+        ) from None
+    return files
 
 
 class DockerSandbox:
@@ -183,10 +217,10 @@ class DockerSandbox:
         """Run Python source in the sandbox; ``inputs`` (JSON values) is a global there."""
         try:
             payload = json.dumps({"code": code, "inputs": dict(inputs or {})}).encode()
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RecursionError) as exc:
             raise SandboxSerializationError(
                 "run_python's inputs must be JSON values",
-                value=inputs,
+                value={key: type(value).__name__ for key, value in dict(inputs or {}).items()},
                 hint=f"Pass str, numbers, bools, None, lists and dicts only ({exc})",
             ) from None
         return self._run(
@@ -213,7 +247,7 @@ class DockerSandbox:
             ["tar", "-x", "--no-same-owner", "--no-same-permissions", "-f", "-", "-C", "/"],
             buffer.getvalue(),
             self.config.timeout_seconds,
-            _FILE_TRANSFER_LIMIT,
+            self.config.output_limit_bytes,
         )
         if outcome.exit_code != 0:
             raise SandboxError(
@@ -225,27 +259,30 @@ class DockerSandbox:
         return written
 
     def get_files(self, paths: Sequence[str]) -> dict[str, bytes]:
-        """Read files (or whole directories) out of the sandbox, by absolute path."""
+        """Read files (or whole directories) out of the sandbox, by absolute path.
+
+        At most ``output_limit_bytes`` of file contents are read (sparse files count at
+        their full size), and at most twice that of tar stream (its headers and padding);
+        more raises :class:`SandboxError`.
+        """
+        limit = self.config.output_limit_bytes
         targets = [self._absolute(p).lstrip("/") for p in paths]
         outcome = self._exec(
             ["tar", "-c", "-f", "-", "-C", "/", "--", *targets],
             None,
             self.config.timeout_seconds,
-            _FILE_TRANSFER_LIMIT,
+            2 * limit + _TAR_RECORD,
+            stop_when_full=True,
         )
+        if outcome.stdout_dropped:
+            raise _too_large(paths, limit)
         if outcome.exit_code != 0:
             raise SandboxError(
                 "Files could not be read from the sandbox",
                 value=list(paths),
                 hint=outcome.stderr.decode(errors="replace").strip() or "Check the paths",
             )
-        files: dict[str, bytes] = {}
-        with tarfile.open(fileobj=io.BytesIO(outcome.stdout), mode="r") as archive:
-            for member in archive.getmembers():
-                extracted = archive.extractfile(member) if member.isfile() else None
-                if extracted is not None:
-                    files["/" + member.name] = extracted.read()
-        return files
+        return _untar(outcome.stdout, paths, limit)
 
     # -- internals ----------------------------------------------------------------------
     def _absolute(self, path: str) -> str:
@@ -270,11 +307,23 @@ class DockerSandbox:
             )
 
     def _exec(
-        self, argv: list[str], stdin: bytes | None, timeout: float, limit: int
+        self,
+        argv: list[str],
+        stdin: bytes | None,
+        timeout: float,
+        limit: int,
+        *,
+        stop_when_full: bool = False,
     ) -> ExecOutcome:
         self._require_alive()
         outcome = run_exec(
-            self._client, self.container_id, argv, stdin=stdin, timeout=timeout, limit=limit
+            self._client,
+            self.container_id,
+            argv,
+            stdin=stdin,
+            timeout=timeout,
+            limit=limit,
+            stop_when_full=stop_when_full,
         )
         if outcome.timed_out or outcome.container_died:
             self._kill()
