@@ -510,6 +510,7 @@ print(json.dumps(res))
         ({"container_create_kwargs": {"cap_add": ["SYS_ADMIN"]}}, "cap_add"),
         ({"volumes": ["/:/host"]}, "volumes"),
         ({"volumes": ["/var/run/docker.sock:/var/run/docker.sock"]}, "volumes"),
+        ({"volumes": ["another-workloads-volume:/data"]}, "volumes"),
         ({"network_mode": "host"}, "network_mode"),
         ({"container_create_kwargs": {"pid_mode": "host"}}, "pid_mode"),
         ({"container_create_kwargs": {"devices": ["/dev/sda:/dev/sda"]}}, "devices"),

@@ -17,6 +17,7 @@ from prefect.exceptions import PrefectHTTPStatusError
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from tests.support.docker_net import bridge_gateway
+from wflo_prefect.sandbox.hardening import LABEL, LABEL_ID, LABEL_ROLE
 from wflo_prefect.sandbox.worker import DockerSandboxJobConfiguration, DockerSandboxWorker
 
 pytestmark = pytest.mark.docker
@@ -70,6 +71,7 @@ def test_work_pool_create_with_the_docker_sandbox_type(pool_name: str) -> None:
     [
         {"privileged": True},
         {"volumes": ["/etc:/host-etc"]},
+        {"volumes": ["another-workloads-volume:/data"]},
         {"container_create_kwargs": {"cap_add": ["NET_ADMIN"]}},
         {"network_mode": "host"},
         {"networks": ["bridge"]},
@@ -172,7 +174,8 @@ async def test_worker_runs_a_hardened_container_that_reaches_only_the_api(
 ) -> None:
     """The worker's container: uid 1000, no caps, no new privileges, read-only, API-only network.
 
-    The API it reaches is the worker's own, not the one a job variable names.
+    The API it reaches is the worker's own, not the one a job variable names; removing
+    the run's containers leaves another run's of the same `name` alone.
     """
     api_port, paths = fake_api
     other = socket_server()
@@ -201,10 +204,20 @@ async def test_worker_runs_a_hardened_container_that_reaches_only_the_api(
         },
     )
     configuration.prepare_for_flow_run(flow_run, flow=flow)
-    async with DockerSandboxWorker(work_pool_name=pool_name) as worker:
-        # The worker's own API setting is what its runs may reach.
-        with temporary_settings(updates={PREFECT_API_URL: f"http://127.0.0.1:{api_port}/api"}):
-            result = await worker.run(flow_run, configuration)
+    # A container of a concurrent run with the same job `name`, labelled as that run's.
+    bystander = docker_client.containers.create(
+        "wflo-sandbox:latest",
+        ["true"],
+        labels={LABEL: "1", LABEL_ID: configuration.name, LABEL_ROLE: "flow-run"},
+    )
+    try:
+        async with DockerSandboxWorker(work_pool_name=pool_name) as worker:
+            # The worker's own API setting is what its runs may reach.
+            with temporary_settings(updates={PREFECT_API_URL: f"http://127.0.0.1:{api_port}/api"}):
+                result = await worker.run(flow_run, configuration)
+        bystander.reload()  # still there
+    finally:
+        bystander.remove(force=True)
     other.close()
     # Exit 0: the run reached the worker's API (the worker itself calls it too).
     assert "/api/health" in paths

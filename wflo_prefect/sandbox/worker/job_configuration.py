@@ -8,6 +8,7 @@ refuses them even if someone edits the template's ``job_configuration`` by hand)
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from prefect_docker.worker import DockerWorkerJobConfiguration
@@ -27,8 +28,12 @@ ALLOWED_CREATE_KWARGS = (
     "stop_signal",
     "working_dir",
 )
-# A named Docker volume ("name:/path"), never a host path ("/x", "./x", "~/x").
+# A named Docker volume ("name:/path"), as opposed to a host path ("/x", "./x", "~/x").
 _NAMED_VOLUME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*:/[^:]*(:(ro|rw))?$"
+_NAMED_VOLUME_WHY = (
+    "a named volume outlives the run and may belong to another workload (or hold what an "
+    "earlier run left); runs write to their own tmpfs at /tmp and /opt/prefect/work"
+)
 
 
 def _refuse(field: str, value: Any, why: str) -> SandboxConfigError:
@@ -50,8 +55,9 @@ class DockerSandboxJobConfiguration(DockerWorkerJobConfiguration):  # type: igno
     )
     volumes: list[str] = Field(
         default_factory=list,
-        description="Named Docker volumes only (name:/path); host paths are refused.",
-        json_schema_extra={"items": {"type": "string", "pattern": _NAMED_VOLUME}},
+        description="Always empty: a volume outlives the run and may be another "
+        "workload's. Runs write to their tmpfs at /tmp and /opt/prefect/work.",
+        json_schema_extra={"maxItems": 0},
     )
     networks: list[str] = Field(
         default_factory=list,
@@ -98,13 +104,12 @@ class DockerSandboxJobConfiguration(DockerWorkerJobConfiguration):  # type: igno
 
     @field_validator("volumes", mode="before")
     @classmethod
-    def _no_host_volumes(cls, value: Any) -> Any:
-        import re
-
+    def _no_volumes(cls, value: Any) -> Any:
         for volume in value or []:
             if not isinstance(volume, str) or not re.match(_NAMED_VOLUME, volume):
                 raise _refuse("volumes", volume, FORBIDDEN_OPTIONS["volumes"])
-        return value or []
+            raise _refuse("volumes", volume, _NAMED_VOLUME_WHY)
+        return []
 
     @field_validator("networks", mode="before")
     @classmethod

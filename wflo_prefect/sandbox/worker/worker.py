@@ -23,7 +23,12 @@ from prefect_docker.worker import DockerWorker, DockerWorkerResult
 from wflo_prefect.sandbox.config import SandboxConfig
 from wflo_prefect.sandbox.egress import Egress, open_egress
 from wflo_prefect.sandbox.errors import SandboxConfigError
-from wflo_prefect.sandbox.hardening import LABEL_ID, hardened_host_config, sandbox_labels
+from wflo_prefect.sandbox.hardening import (
+    LABEL_ID,
+    LABEL_ROLE,
+    hardened_host_config,
+    sandbox_labels,
+)
 from wflo_prefect.sandbox.worker.job_configuration import DockerSandboxJobConfiguration
 from wflo_prefect.settings import get_settings
 
@@ -101,42 +106,47 @@ class DockerSandboxWorker(DockerWorker):  # type: ignore[misc]
         task_status: anyio.abc.TaskStatus[str] | None = None,
     ) -> DockerSandboxWorkerResult:
         """Open the run's API-only network, run the container, then remove the network."""
+        # One id per run, never the job's `name` (a job variable two runs may share): the
+        # run's containers are found and removed by it.
+        run_id = uuid.uuid4().hex[:12]
         egress: Egress | None = None
         if configuration.network == "prefect-api-only":
             url = api_url()
             configuration.env["PREFECT_API_URL"] = url
-            egress = await run_sync_in_worker_thread(self._open_api_egress, url)
+            egress = await run_sync_in_worker_thread(self._open_api_egress, url, run_id)
             configuration.env.update(egress.proxy_env)
             configuration.env["NO_PROXY"] = ""
         configuration.__dict__["_wflo_egress"] = egress
+        configuration.__dict__["_wflo_run_id"] = run_id
         try:
             result = await super().run(flow_run, configuration, task_status)
         finally:
-            if egress is not None:
-                await run_sync_in_worker_thread(self._remove_after_exit, configuration, egress)
+            await run_sync_in_worker_thread(self._remove_after_exit, run_id, egress)
         return DockerSandboxWorkerResult(
             status_code=result.status_code, identifier=result.identifier
         )
 
-    def _open_api_egress(self, url: str) -> Egress:
+    def _open_api_egress(self, url: str, run_id: str) -> Egress:
         proxy_config = SandboxConfig(
             image=get_settings().sandbox_image,
             network_enabled=True,
             allowed_hosts=(api_endpoint(url),),
         )
         client = self._get_client()
-        return open_egress(client, proxy_config, sandbox_id=uuid.uuid4().hex[:12])
+        return open_egress(client, proxy_config, sandbox_id=run_id)
 
-    def _remove_after_exit(self, configuration: Any, egress: Egress) -> None:
+    def _remove_after_exit(self, run_id: str, egress: Egress | None) -> None:
         from docker.errors import NotFound
 
-        # Found by label: prefect-docker renames the container on a name conflict.
+        # Found by this run's own label: prefect-docker renames the container on a name
+        # conflict, and another run may carry the same name.
         client = self._get_client()
-        selector = {"label": f"{LABEL_ID}={configuration.name}"}
+        selector = {"label": [f"{LABEL_ID}={run_id}", f"{LABEL_ROLE}=flow-run"]}
         for container in client.containers.list(all=True, filters=selector):
             with contextlib.suppress(NotFound):
-                container.remove(force=True)
-        egress.close()
+                container.remove(force=True, v=True)
+        if egress is not None:
+            egress.close()
 
     def _build_container_settings(self, docker_client: Any, configuration: Any) -> dict[str, Any]:
         """prefect-docker's settings, with the hardening laid over them."""
@@ -159,9 +169,11 @@ class DockerSandboxWorker(DockerWorker):  # type: ignore[misc]
         settings["working_dir"] = (configuration.container_create_kwargs or {}).get("working_dir")
         settings["labels"] = {
             **(settings.get("labels") or {}),
-            **sandbox_labels(config, sandbox_id=str(configuration.name), role="flow-run"),
+            **sandbox_labels(
+                config, sandbox_id=configuration.__dict__["_wflo_run_id"], role="flow-run"
+            ),
         }
-        settings["volumes"] = list(configuration.volumes)
+        settings["volumes"] = []
         egress: Egress | None = configuration.__dict__.get("_wflo_egress")
         settings["network_mode"] = None if egress is not None else "none"
         settings["network"] = egress.network if egress is not None else None
