@@ -48,6 +48,7 @@ def test_config_is_frozen() -> None:
         ({"labels": {"org.wflo.sandbox": "0"}}, "set by wflo itself"),
         ({"runtime": "kata"}, "runtime"),
         ({"privileged": True}, "cannot express `privileged`"),
+        ({"readonly_root": False}, "always read-only"),
     ],
 )
 def test_invalid_settings_are_refused_when_built(options: dict[str, object], message: str) -> None:

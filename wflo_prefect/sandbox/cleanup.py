@@ -58,7 +58,7 @@ def collect_garbage(
         if not _is_garbage(container.labels, everything=everything, older_than=older_than):
             continue
         try:
-            container.remove(force=True)
+            container.remove(force=True, v=True)
             removed.append(container.name)
         except NotFound:
             continue

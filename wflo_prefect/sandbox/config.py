@@ -155,7 +155,10 @@ class SandboxConfig(BaseModel):
         description="With the network on: the only hosts (optionally host:port) code may reach.",
         examples=[("pypi.org:443",)],
     )
-    readonly_root: bool = Field(default=True, description="Mount the root file system read-only.")
+    readonly_root: bool = Field(
+        default=True,
+        description="Always true: the root file system is read-only (False is refused).",
+    )
     tmp_size: str = Field(default="64m", description="Size of the writable tmpfs at /tmp.")
     workdir: str = Field(default="/workspace", description="Writable tmpfs the code starts in.")
     workdir_size: str = Field(default="64m", description="Size of the working directory tmpfs.")
@@ -216,6 +219,18 @@ class SandboxConfig(BaseModel):
     @classmethod
     def _size(cls, value: str, info: Any) -> str:
         parse_size(value, field=info.field_name)
+        return value
+
+    @field_validator("readonly_root")
+    @classmethod
+    def _readonly_root(cls, value: bool) -> bool:
+        if value is not True:
+            raise SandboxConfigError(
+                "The sandbox's root file system is always read-only",
+                value=value,
+                hint="Drop readonly_root=False; write to the working directory or /tmp "
+                "(size them with workdir_size / tmp_size)",
+            )
         return value
 
     @field_validator("workdir")

@@ -115,7 +115,7 @@ def open_egress(client: Any, config: SandboxConfig, *, sandbox_id: str) -> Egres
 
     def close() -> None:
         for remove in (
-            lambda: proxy.remove(force=True) if proxy is not None else None,
+            lambda: proxy.remove(force=True, v=True) if proxy is not None else None,
             network.remove,
         ):
             with contextlib.suppress(NotFound):

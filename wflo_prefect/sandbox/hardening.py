@@ -19,6 +19,7 @@ __all__ = [
     "LABEL_ID",
     "LABEL_OWNER",
     "LABEL_ROLE",
+    "declared_volume_tmpfs",
     "hardened_host_config",
     "owner_label",
     "sandbox_labels",
@@ -68,6 +69,20 @@ def sandbox_labels(
         LABEL_OWNER: owner_label(),
         LABEL_CREATED: str(int(time.time())),
     }
+
+
+def declared_volume_tmpfs(declared: dict[str, Any] | None, config: SandboxConfig) -> dict[str, str]:
+    """tmpfs mounts over the paths an image declares as ``VOLUME``.
+
+    Without them the engine gives each such path an anonymous volume: writable,
+    uncapped, and left on disk after the container. A tmpfs of ``tmp_size`` there
+    stops the engine from creating one.
+    """
+    uid, _, gid = config.user.partition(":")
+    size = parse_size(config.tmp_size, field="tmp_size")
+    options = f"rw,nosuid,nodev,noexec,size={size},mode=0755,uid={uid},gid={gid or uid}"
+    skip = {"/tmp", config.workdir}  # noqa: S108 - paths in the container
+    return {path.rstrip("/") or "/": options for path in declared or {} if path not in skip}
 
 
 def hardened_host_config(config: SandboxConfig) -> dict[str, Any]:

@@ -12,7 +12,11 @@ from wflo_prefect.errors import ServiceUnavailableError
 from wflo_prefect.sandbox.attached import AttachedRunner
 from wflo_prefect.sandbox.config import SandboxConfig
 from wflo_prefect.sandbox.errors import SandboxError
-from wflo_prefect.sandbox.hardening import hardened_host_config, sandbox_labels
+from wflo_prefect.sandbox.hardening import (
+    declared_volume_tmpfs,
+    hardened_host_config,
+    sandbox_labels,
+)
 
 __all__ = ["Launched", "launch_container"]
 
@@ -69,6 +73,8 @@ def launch_container(
     else:
         options["network_mode"] = "none"
     try:
+        declared = client.images.get(config.image).attrs["Config"].get("Volumes")
+        options["tmpfs"] = {**declared_volume_tmpfs(declared, config), **options["tmpfs"]}
         if resident:
             # The runner serves until its stdin closes; `timeout` still bounds its life.
             command = ["timeout", str(config.max_lifetime_seconds), *_resident_command()]
@@ -104,6 +110,6 @@ def _undo(launched: Launched) -> None:
 
     if launched.container is not None:
         with contextlib.suppress(NotFound):
-            launched.container.remove(force=True)
+            launched.container.remove(force=True, v=True)
     for step in launched.teardown:
         step()

@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from wflo_prefect.observability.correlation import current_correlation
@@ -34,7 +34,7 @@ from wflo_prefect.sandbox.errors import (
     SandboxSerializationError,
     SandboxTimeout,
 )
-from wflo_prefect.sandbox.execution import ExecOutcome, run_exec
+from wflo_prefect.sandbox.execution import ExecOutcome, container_running, run_exec
 from wflo_prefect.sandbox.launch import launch_container
 from wflo_prefect.sandbox.observe import forget_sandbox, record_creation, record_run
 from wflo_prefect.sandbox.result import SandboxResult
@@ -183,7 +183,7 @@ class DockerSandbox:
         from docker.errors import NotFound
 
         with contextlib.suppress(NotFound):
-            container.remove(force=True)
+            container.remove(force=True, v=True)
         for step in teardown:
             step()
         forget_sandbox(self.id)
@@ -294,6 +294,24 @@ class DockerSandbox:
             )
         return path if path.startswith("/") else f"{self.config.workdir}/{path}"
 
+    @contextlib.contextmanager
+    def _engine_errors(self, action: str) -> Iterator[None]:
+        """Turn the engine's failures (e.g. its container died under it) into SandboxErrors."""
+        from docker.errors import DockerException
+        from requests import RequestException
+
+        try:
+            yield
+        except (DockerException, RequestException) as exc:
+            if not container_running(self._client, self.container_id):
+                self._alive = False
+            raise SandboxError(
+                f"The Docker engine could not {action} in the sandbox",
+                value=self.id,
+                hint="If its container was killed (timeout, out of memory, a fork bomb under "
+                f"gVisor), open a new DockerSandbox ({type(exc).__name__}: {exc})",
+            ) from exc
+
     def _require_alive(self) -> None:
         if self._container is None:
             raise SandboxError(
@@ -316,15 +334,16 @@ class DockerSandbox:
         stop_when_full: bool = False,
     ) -> ExecOutcome:
         self._require_alive()
-        outcome = run_exec(
-            self._client,
-            self.container_id,
-            argv,
-            stdin=stdin,
-            timeout=timeout,
-            limit=limit,
-            stop_when_full=stop_when_full,
-        )
+        with self._engine_errors("transfer files"):
+            outcome = run_exec(
+                self._client,
+                self.container_id,
+                argv,
+                stdin=stdin,
+                timeout=timeout,
+                limit=limit,
+                stop_when_full=stop_when_full,
+            )
         if outcome.timed_out or outcome.container_died:
             self._kill()
         return outcome
@@ -348,26 +367,10 @@ class DockerSandbox:
             self._require_alive()
             limit = timeout if timeout is not None else self.config.timeout_seconds
             since = time.time()
-            before = read_usage(self._client, self.container_id)
-            if self._runner is not None:  # warm container: its resident runner, no exec
-                outcome = self._runner.run(
-                    argv,
-                    stdin=stdin,
-                    timeout=limit,
-                    limit=self.config.output_limit_bytes,
-                    environment=dict(env) if env else None,
-                )
-            else:
-                outcome = run_exec(
-                    self._client,
-                    self.container_id,
-                    argv,
-                    stdin=stdin,
-                    timeout=limit,
-                    limit=self.config.output_limit_bytes,
-                    environment=dict(env) if env else None,
-                )
-            after = read_usage(self._client, self.container_id)
+            with self._engine_errors("run a command"):
+                before = read_usage(self._client, self.container_id)
+                outcome = self._start_command(argv, stdin, limit, env)
+                after = read_usage(self._client, self.container_id)
             if outcome.timed_out or outcome.container_died:
                 self._kill()
             oom = self._oom_killed(outcome, since, before, after)
@@ -383,6 +386,31 @@ class DockerSandbox:
                 result=result,
             )
         return result
+
+    def _start_command(
+        self,
+        argv: list[str],
+        stdin: bytes | None,
+        timeout: float,
+        env: Mapping[str, str] | None,
+    ) -> ExecOutcome:
+        if self._runner is not None:  # warm container: its resident runner, no exec
+            return self._runner.run(
+                argv,
+                stdin=stdin,
+                timeout=timeout,
+                limit=self.config.output_limit_bytes,
+                environment=dict(env) if env else None,
+            )
+        return run_exec(
+            self._client,
+            self.container_id,
+            argv,
+            stdin=stdin,
+            timeout=timeout,
+            limit=self.config.output_limit_bytes,
+            environment=dict(env) if env else None,
+        )
 
     def _oom_killed(self, outcome: ExecOutcome, since: float, before: Usage, after: Usage) -> bool:
         # The OOM killer sends SIGKILL: only then can the run have been OOM-killed.

@@ -137,6 +137,6 @@ def _discard(launched: Launched) -> None:
     if launched.runner is not None:
         launched.runner.close()
     with contextlib.suppress(NotFound):
-        launched.container.remove(force=True)
+        launched.container.remove(force=True, v=True)
     for step in launched.teardown:
         step()

@@ -26,6 +26,7 @@ from wflo_prefect.sandbox.errors import SandboxConfigError
 from wflo_prefect.sandbox.hardening import (
     LABEL_ID,
     LABEL_ROLE,
+    declared_volume_tmpfs,
     hardened_host_config,
     sandbox_labels,
 )
@@ -148,11 +149,28 @@ class DockerSandboxWorker(DockerWorker):  # type: ignore[misc]
         if egress is not None:
             egress.close()
 
+    def _declared_volumes(self, docker_client: Any, configuration: Any) -> dict[str, Any]:
+        """The image's ``VOLUME`` paths; the image is pulled first if it is not here yet."""
+        from docker.errors import ImageNotFound
+
+        try:
+            image = docker_client.images.get(configuration.image)
+        except ImageNotFound:
+            # prefect-docker pulls after building the settings; the tmpfs over declared
+            # volumes must be known before, so pull now (it then finds the image here).
+            self._pull_image(docker_client, configuration)
+            image = docker_client.images.get(configuration.image)
+        return dict(image.attrs["Config"].get("Volumes") or {})
+
     def _build_container_settings(self, docker_client: Any, configuration: Any) -> dict[str, Any]:
         """prefect-docker's settings, with the hardening laid over them."""
         settings: dict[str, Any] = super()._build_container_settings(docker_client, configuration)
         config = sandbox_config_for(configuration)
         hardened = hardened_host_config(config)
+        hardened["tmpfs"] = {
+            **declared_volume_tmpfs(self._declared_volumes(docker_client, configuration), config),
+            **hardened["tmpfs"],
+        }
         environment = {
             **hardened["environment"],
             # Paths inside the container, on its tmpfs.
