@@ -9,6 +9,7 @@ import pytest
 from wflo_prefect import AuditLog, Halt, InvalidArgumentError, Notify, Policy, RequireApproval
 from wflo_prefect.errors import WfloRuntimeError
 from wflo_prefect.policies.condition import to_cel
+from wflo_prefect.policies.errors import PolicyConditionError
 from wflo_prefect.policies.variables import DEFAULTS
 
 
@@ -58,16 +59,21 @@ def test_star_always_matches() -> None:
 @pytest.mark.parametrize(
     ("condition", "message"),
     [
-        ("cost > ", "not valid CEL"),
-        ("costs > 1", "unknown names \\['costs'\\]"),
+        ("cost > ", "column 8 \\('end of text'\\): expected a value"),
+        ("costs > 1", "unknown name 'costs'"),
         ("", "non-empty"),
-        ("model == 'gpt-4o'", "unknown names"),  # `model` exists only at the spend point
     ],
 )
 def test_bad_conditions_fail_when_built(condition: str, message: str) -> None:
     """Syntax errors and unknown names fail at construction, naming the condition."""
     with pytest.raises(InvalidArgumentError, match=message):
         Policy(condition=condition, actions=[Halt()])
+
+
+def test_names_of_other_points_are_refused_where_they_are_not_provided() -> None:
+    """`model` exists only at the spend point: a policy pinned to `run` cannot use it."""
+    with pytest.raises(PolicyConditionError, match="unknown name 'model'"):
+        Policy(condition="model == 'gpt-4o'", on="run", actions=[Halt()])
 
 
 def test_point_specific_names() -> None:
@@ -78,17 +84,23 @@ def test_point_specific_names() -> None:
     assert policy.matches(ctx(model="gpt-4o", estimated_cost=Decimal("0.6")))
 
 
-def test_non_boolean_result_is_an_error() -> None:
-    """A condition that yields a value instead of true/false is a run-time error."""
-    policy = Policy(condition="cost", actions=[Halt()])
+def test_non_boolean_condition_is_refused_when_built() -> None:
+    """A condition whose type is not bool (`cost`, a double) fails at construction."""
+    with pytest.raises(PolicyConditionError, match="must be true or false, this is a double"):
+        Policy(condition="cost", actions=[Halt()])
+
+
+def test_dyn_value_that_is_not_a_bool_is_a_run_time_error() -> None:
+    """A `params` value is only known at run time; a non-boolean result is still refused."""
+    policy = Policy(condition="params.flag", actions=[Halt()])
     with pytest.raises(WfloRuntimeError, match="true or false"):
-        policy.matches(ctx(cost=Decimal(3)))
+        policy.matches(ctx(params={"flag": 3}))
 
 
 def test_actions_validate() -> None:
-    """Notify needs a block or a '<type>/<name>' slug; approvals need a positive quorum."""
-    with pytest.raises(ValueError, match="slack://ops"):
-        Notify(target="slack://ops")
+    """Notify needs a block, a '<type>/<name>' slug or a known URL; quorum must be positive."""
+    with pytest.raises(ValueError, match="sms://ops"):
+        Notify(target="sms://ops")
     with pytest.raises(ValueError, match="notify"):
         Notify(target=42)
     with pytest.raises(ValueError, match="quorum"):

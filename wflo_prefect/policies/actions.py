@@ -13,8 +13,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from wflo_prefect.observability.notify import check_target
+from wflo_prefect.policies.targets import parse_target
 
-__all__ = ["Action", "AuditLog", "Halt", "Notify", "RequireApproval"]
+__all__ = ["Action", "AuditLog", "Halt", "HaltExecution", "Notify", "RequireApproval"]
+
+_UNSET: Any = object()
 
 
 class _Action(BaseModel):
@@ -34,19 +37,33 @@ class AuditLog(_Action):
 class Notify(_Action):
     """Send a message through a Prefect notification block.
 
-    ``target`` is a notification block (``SlackWebhook``, ``CustomWebhookNotificationBlock``,
-    ``MicrosoftTeamsWebhook`` ...) or the slug of a saved one, ``"<block-type>/<name>"``,
-    loaded when the policy fires. A ``wflo.policy.matched`` Prefect event is emitted
-    for every match as well, so automations can route it too.
+    ``target`` (also the first positional argument: ``Notify("slack://finance")``) is
+    a notification block (``SlackWebhook``, ``CustomWebhookNotificationBlock`` ...),
+    the slug of a saved one, ``"<block-type>/<name>"``, or a URL naming a saved one:
+    ``slack://NAME``, ``pagerduty://NAME``, ``webhook://NAME``, ``email://ADDRESS``
+    (see :mod:`wflo_prefect.policies.targets`). Saved blocks are loaded when the
+    policy fires. A ``wflo.policy.matched`` Prefect event is emitted for every match
+    as well, so automations can route it too.
     """
 
     kind: Literal["notify"] = "notify"
-    target: Any = Field(description="A notification block, or '<block-type-slug>/<name>'.")
+    target: Any = Field(
+        description="A notification block, '<block-type-slug>/<name>', or a URL such as "
+        "'slack://NAME'.",
+        examples=["slack://finance-channel", "pagerduty://ops", "email://ops@example.com"],
+    )
     message: str = Field(default="", description="Text to send; default: policy and condition.")
+
+    def __init__(self, target: Any = _UNSET, /, **data: Any) -> None:
+        if target is not _UNSET:
+            data["target"] = target
+        super().__init__(**data)
 
     @field_validator("target")
     @classmethod
     def _check_target(cls, value: Any) -> Any:
+        if isinstance(value, str) and parse_target(value) is not None:
+            return value
         return check_target(value)
 
 
@@ -55,6 +72,10 @@ class Halt(_Action):
 
     kind: Literal["halt"] = "halt"
     reason: str = Field(default="", description="Why, shown in the error and the audit log.")
+
+
+#: The seeds' spelling of :class:`Halt`.
+HaltExecution = Halt
 
 
 class RequireApproval(_Action):

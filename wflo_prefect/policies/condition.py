@@ -16,8 +16,12 @@ from typing import Any
 import cel
 
 from wflo_prefect.errors import InvalidArgumentError, WfloRuntimeError
+from wflo_prefect.policies.checker import FUNCTIONS as _FUNCTIONS
+from wflo_prefect.policies.checker import CheckError, check
+from wflo_prefect.policies.errors import PolicyConditionError
+from wflo_prefect.policies.types import CelType
 
-__all__ = ["CompiledCondition", "compile_condition", "to_cel"]
+__all__ = ["CompiledCondition", "cel_context", "compile_condition", "to_cel", "used_names"]
 
 _WORDS = {"and": "&&", "or": "||", "not": "!"}
 # A string literal (single, double, raw or triple quoted) or a word.
@@ -26,8 +30,6 @@ _TOKEN = re.compile(
     r"""|(?P<word>\b[A-Za-z_][A-Za-z0-9_]*\b)""",
     re.S,
 )
-# Names bound by CEL's comprehension macros, e.g. the `t` in `tags.exists(t, ...)`.
-_MACRO_VAR = re.compile(r"\.(?:all|exists|exists_one|map|filter)\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*,")
 
 
 def to_cel(condition: str) -> str:
@@ -45,35 +47,45 @@ def to_cel(condition: str) -> str:
 
 
 class CompiledCondition:
-    """A condition compiled to a CEL program, checked against the names it may use."""
+    """A condition compiled to a CEL program, type-checked against the names it may use."""
 
     def __init__(self, source: str, program: Any, variables: frozenset[str]) -> None:
         self.source = source
         self._program = program
         self.variables = variables
 
-    def evaluate(self, context: Mapping[str, Any]) -> bool:
-        """True when the condition holds for ``context``; a non-boolean result is an error."""
+    def evaluate(self, context: Mapping[str, Any] | cel.Context) -> bool:
+        """True when the condition holds for ``context``; a non-boolean result is an error.
+
+        ``context`` is a mapping of the names, or a ``cel.Context`` built once from
+        them (see :func:`cel_context`) when many conditions are decided together.
+        """
         try:
-            result = self._program.execute(dict(context))
-        except (RuntimeError, ValueError, TypeError) as exc:
+            values = context if isinstance(context, cel.Context) else dict(context)
+            result = self._program.execute(values)
+        except (RuntimeError, ValueError, TypeError, KeyError) as exc:
             raise WfloRuntimeError(
                 f"Policy condition {self.source!r} could not be evaluated: {exc}",
                 hint="Check the types of the names it compares",
                 docs="policies.md",
             ) from exc
-        if not isinstance(result, bool):
-            raise WfloRuntimeError(
-                f"Policy condition {self.source!r} must be true or false",
-                value=result,
-                hint="Compare values (e.g. `cost > 10`) instead of returning one",
-                docs="policies.md",
-            )
-        return result
+        if result is True or result is False:
+            return result
+        raise WfloRuntimeError(
+            f"Policy condition {self.source!r} must be true or false",
+            value=result,
+            hint="Compare values (e.g. `cost > 10`) instead of returning one",
+            docs="policies.md",
+        )
 
 
-def compile_condition(condition: str, allowed: Iterable[str]) -> CompiledCondition:
-    """Compile ``condition``; refuse syntax errors and names outside ``allowed``."""
+def cel_context(context: Mapping[str, Any], names: Iterable[str]) -> cel.Context:
+    """``names`` of ``context`` converted to CEL values once, for many conditions."""
+    return cel.Context({name: context[name] for name in names if name in context})
+
+
+def used_names(condition: str, types: Mapping[str, CelType]) -> frozenset[str]:
+    """The names ``condition`` uses, after checking it against ``types``."""
     if not isinstance(condition, str) or not condition.strip():
         raise InvalidArgumentError(
             "A policy condition must be a non-empty CEL expression",
@@ -81,24 +93,38 @@ def compile_condition(condition: str, allowed: Iterable[str]) -> CompiledConditi
             hint="e.g. \"cost > 100 || operation == 'delete'\", or '*' for always",
             docs="policies.md",
         )
+    try:
+        return check(condition, types)
+    except CheckError as exc:
+        raise PolicyConditionError(
+            condition, exc.message, position=exc.position + 1, text=exc.text
+        ) from None
+
+
+def compile_condition(condition: str, types: Mapping[str, CelType]) -> CompiledCondition:
+    """Check ``condition`` against the declared ``types`` of the names, then compile it.
+
+    Syntax errors, unknown names, functions and fields and type errors are refused
+    here, with the column and the text at fault, so they never surface mid-run.
+    """
+    names = used_names(condition, types)
     source = to_cel(condition)
     try:
         program = cel.compile(source)
     except ValueError as exc:
-        raise InvalidArgumentError(
-            "The policy condition is not valid CEL",
-            value=condition,
-            hint=str(exc).split("\n", 1)[0],
-            docs="policies.md",
+        raise PolicyConditionError(
+            condition, str(exc).split("\n", 1)[0], position=1, text=condition
         ) from exc
-    bound = set(_MACRO_VAR.findall(source))
-    allowed_names = set(allowed)
-    unknown = sorted(set(program.variables()) - allowed_names - bound)
+    # A second, independent line of defence: the CEL compiler's own list of calls.
+    unknown = [
+        f for f in program.functions() if f not in _FUNCTIONS and not f.startswith(("_", "!_", "@"))
+    ]
     if unknown:
-        raise InvalidArgumentError(
-            f"The policy condition uses unknown names {unknown}",
-            value=condition,
-            hint=f"Conditions can use: {', '.join(sorted(allowed_names))}",
-            docs="policies.md",
+        at = condition.find(unknown[0])
+        raise PolicyConditionError(
+            condition,
+            f"unknown function {unknown[0]!r}",
+            position=max(at, 0) + 1,
+            text=unknown[0],
         )
-    return CompiledCondition(condition, program, frozenset(program.variables()) - bound)
+    return CompiledCondition(condition, program, names)

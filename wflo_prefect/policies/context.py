@@ -60,10 +60,17 @@ def use_policies(policies: Sequence[Policy]) -> Iterator[None]:
         _ACTIVE.reset(token)
 
 
+_SCALARS = frozenset({bool, int, float, str, Decimal, type(None)})
+
+
 def _plain(value: Any, depth: int = 0) -> Any:
     """A CEL-friendly copy of an argument: scalars, lists and maps; others as text."""
-    if value is None or isinstance(value, bool | int | float | str | Decimal):
+    if type(value) in _SCALARS or isinstance(value, bool | int | float | str | Decimal):
         return value
+    if type(value) is dict and all(
+        type(k) is str and type(v) in _SCALARS for k, v in value.items()
+    ):
+        return dict(value)  # the common case: flat keyword arguments
     if depth > 4:
         return str(value)
     if isinstance(value, Mapping):
@@ -86,6 +93,28 @@ def _spent_in_run(flow_run_id: str | None) -> Decimal:
     return sum((e.cost_usd for e in entries), Decimal(0))
 
 
+def _estimated_run_cost(flow_name: str | None, flow_run_id: str | None) -> Decimal:
+    """Median cost of the flow's previous runs in the ledger (this run excluded); 0 if none."""
+    if not flow_name:
+        return Decimal(0)
+    from wflo_prefect.costs.estimates import percentile
+    from wflo_prefect.ledger import get_ledger
+
+    per_run: dict[str, Decimal] = {}
+    for entry in get_ledger().costs.entries(flow_name=flow_name):
+        if entry.flow_run_id and entry.flow_run_id != flow_run_id:
+            per_run[entry.flow_run_id] = per_run.get(entry.flow_run_id, Decimal(0)) + entry.cost_usd
+    if not per_run:
+        return Decimal(0)
+    return percentile(list(per_run.values()), Decimal("0.5"))
+
+
+# Names read from Prefect's run context (a few microseconds), filled only when needed.
+_ATTRIBUTED = frozenset(
+    {"flow", "tags", "user", "deployment", "flow_run_id", "cost", "estimated_cost", "workflow"}
+)
+
+
 def build_context(
     point: Point,
     *,
@@ -95,32 +124,53 @@ def build_context(
     name: str = "",
     params: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
+    describe: bool = False,
 ) -> dict[str, Any]:
-    """The variables of one evaluation; costly ones only when a condition ``needed`` them."""
-    from wflo_prefect.costs.attribution import current_attribution
+    """The variables of one evaluation.
 
-    who = current_attribution()
+    Only what the conditions ``needed`` is computed (a decision over a few names
+    stays a few microseconds); ``describe=True`` fills in every cheap name as well,
+    for the audit trail. The ledger is read only for ``cost`` and, at ``run``,
+    ``estimated_cost``.
+    """
     context: dict[str, Any] = dict(DEFAULTS)
     context.update(
         point=point,
         operation=operation or "",
         kind=kind,
         name=name,
-        flow=who.flow_name or "",
         task=name if kind == "task" else "",
-        params=_plain(dict(params or {})),
-        tags=list(who.tags),
-        user=who.user or "",
-        deployment=who.deployment_id or "",
-        flow_run_id=who.flow_run_id or "",
     )
-    flow_ctx = FlowRunContext.get()
-    start = flow_ctx.flow_run.start_time if flow_ctx and flow_ctx.flow_run else None
-    if start is not None:
-        elapsed = (datetime.now(UTC) - start).total_seconds()
-        context["run_time"] = context["execution_time"] = max(elapsed, 0.0)
-    if "cost" in needed:
-        context["cost"] = _spent_in_run(who.flow_run_id)
+    if describe or "params" in needed:
+        context["params"] = _plain(dict(params or {}))
+    if describe or needed & _ATTRIBUTED:
+        from wflo_prefect.costs.attribution import current_attribution
+
+        who = current_attribution()
+        context.update(
+            flow=who.flow_name or "",
+            tags=list(who.tags),
+            user=who.user or "",
+            deployment=who.deployment_id or "",
+            flow_run_id=who.flow_run_id or "",
+            workflow={"name": who.flow_name or "", "network_enabled": False},
+        )
+        if "cost" in needed:
+            context["cost"] = _spent_in_run(who.flow_run_id)
+        if "estimated_cost" in needed and point == "run":
+            context["estimated_cost"] = _estimated_run_cost(who.flow_name, who.flow_run_id)
+    if describe or needed & {"run_time", "execution_time"}:
+        flow_ctx = FlowRunContext.get()
+        start = flow_ctx.flow_run.start_time if flow_ctx and flow_ctx.flow_run else None
+        if start is not None:
+            elapsed = (datetime.now(UTC) - start).total_seconds()
+            context["run_time"] = context["execution_time"] = max(elapsed, 0.0)
     if extra:
         context.update({k: _plain(v) for k, v in extra.items()})
+    sandbox = context.get("sandbox")
+    if isinstance(sandbox, Mapping) and "network_enabled" in sandbox:
+        context["workflow"] = {
+            **context["workflow"],
+            "network_enabled": bool(sandbox["network_enabled"]),
+        }
     return context

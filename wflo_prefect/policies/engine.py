@@ -12,9 +12,11 @@ from wflo_prefect.observability.correlation import current_correlation
 from wflo_prefect.observability.logging import get_logger
 from wflo_prefect.observability.notify import send_notification
 from wflo_prefect.policies.actions import AuditLog, Halt, Notify, RequireApproval
+from wflo_prefect.policies.condition import CompiledCondition, cel_context
 from wflo_prefect.policies.context import active_policies, build_context
 from wflo_prefect.policies.errors import PolicyViolation
 from wflo_prefect.policies.policy import Point, Policy
+from wflo_prefect.policies.targets import parse_target
 
 __all__ = ["PolicyOutcome", "enforce_policies", "evaluate_policies"]
 
@@ -40,19 +42,39 @@ def evaluate_policies(
     name: str = "",
     params: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
+    describe: bool = False,
 ) -> PolicyOutcome:
-    """Evaluate ``policies`` (default: the active ones) at ``point``; take no action."""
-    candidates = [p for p in (active_policies() if policies is None else policies) if point in p.on]
-    needed = frozenset().union(*(p.compiled.variables for p in candidates))
+    """Evaluate ``policies`` (default: the active ones) at ``point``; take no action.
+
+    The context is built once, converted to CEL values once (only the names the
+    conditions use), and every condition is evaluated against it. ``describe=True``
+    fills the outcome's context with every cheap name, for the audit trail.
+    """
+    chosen: list[tuple[Policy, CompiledCondition]] = []
+    needed: set[str] = set()
+    for policy in active_policies() if policies is None else policies:
+        if point in policy.on:
+            compiled = policy.compiled
+            chosen.append((policy, compiled))
+            needed |= compiled.variables
     context = build_context(
-        point, needed=needed, operation=operation, kind=kind, name=name, params=params, extra=extra
+        point,
+        needed=frozenset(needed),
+        operation=operation,
+        kind=kind,
+        name=name,
+        params=params,
+        extra=extra,
+        describe=describe,
     )
     outcome = PolicyOutcome(point=point, context=context)
-    for policy in candidates:
-        hit = policy.matches(context)
-        outcome.evaluated.append((policy, hit))
+    values = cel_context(context, needed)
+    evaluated, matched = outcome.evaluated, outcome.matched
+    for policy, compiled in chosen:
+        hit = compiled.evaluate(values)
+        evaluated.append((policy, hit))
         if hit:
-            outcome.matched.append(policy)
+            matched.append(policy)
             if policy.stop:
                 break
     return outcome
@@ -92,7 +114,10 @@ def _notify(action: Notify, policy: Policy, outcome: PolicyOutcome) -> str:
         f"({outcome.context.get('kind')} {outcome.context.get('name')!r}, "
         f"flow run {outcome.context.get('flow_run_id') or '-'})"
     )
-    return send_notification(action.target, subject=f"wflo policy: {policy.name}", body=body)
+    target = action.target
+    if isinstance(target, str):
+        target = parse_target(target) or target
+    return send_notification(target, subject=f"wflo policy: {policy.name}", body=body)
 
 
 def _emit_event(policy: Policy, outcome: PolicyOutcome) -> None:
@@ -139,7 +164,14 @@ def enforce_policies(
     if not any(point in p.on for p in candidates):
         return PolicyOutcome(point=point, context={})  # the common case: nothing to check
     outcome = evaluate_policies(
-        point, candidates, operation=operation, kind=kind, name=name, params=params, extra=extra
+        point,
+        candidates,
+        operation=operation,
+        kind=kind,
+        name=name,
+        params=params,
+        extra=extra,
+        describe=True,
     )
     _record(outcome)
     ledger = get_ledger()

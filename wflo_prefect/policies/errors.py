@@ -4,9 +4,42 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from wflo_prefect.errors import WfloRuntimeError
+from wflo_prefect.errors import InvalidArgumentError, WfloRuntimeError
 
-__all__ = ["PolicyViolation"]
+__all__ = ["PolicyConditionError", "PolicyViolation"]
+
+
+class PolicyConditionError(InvalidArgumentError):
+    """A policy condition that cannot be right: bad syntax, an unknown name, function
+    or field, or a type error. Raised when the ``Policy`` is built, never mid-run.
+
+    ``position`` is the 1-based column in the condition, ``text`` the part at fault.
+    """
+
+    def __init__(self, condition: str, problem: str, *, position: int, text: str) -> None:
+        self.condition = condition
+        self.problem = problem
+        self.position = position
+        self.text = text
+        super().__init__(
+            f"The policy condition {condition!r} is wrong at column {position} "
+            f"({text!r}): {problem}",
+            hint="Fix the condition; the names, functions and types it can use are listed "
+            "in the docs",
+            docs="policies.md",
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _rebuild_condition_error,
+            (self.condition, self.problem, self.position, self.text),
+        )
+
+
+def _rebuild_condition_error(
+    condition: str, problem: str, position: int, text: str
+) -> PolicyConditionError:
+    return PolicyConditionError(condition, problem, position=position, text=text)
 
 
 class PolicyViolation(WfloRuntimeError):
