@@ -63,6 +63,34 @@ class WfloError(Exception):
             )
         super().__init__(text)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Prefect pickles exceptions into failed states and results. Exception's default
+        # reduce calls ``cls(*self.args)``, which breaks every subclass whose __init__
+        # takes other arguments; rebuild from the instance's state instead, without
+        # calling __init__. An attribute that cannot be pickled travels as its repr.
+        return (_restore_error, (type(self), self.args, _picklable_state(self.__dict__)))
+
+
+def _picklable_state(state: dict[str, Any]) -> dict[str, Any]:
+    import pickle
+
+    safe: dict[str, Any] = {}
+    for key, item in state.items():
+        try:
+            pickle.dumps(item)
+        except Exception:  # any failure to pickle: keep what a reader needs, the text
+            item = repr(item)
+        safe[key] = item
+    return safe
+
+
+def _restore_error(cls: type[WfloError], args: tuple[Any, ...], state: dict[str, Any]) -> WfloError:
+    """Rebuild a pickled :class:`WfloError` without calling its ``__init__``."""
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class WfloUsageError(WfloError):
     """A mistake in the caller's code or configuration; fix it and run again."""
