@@ -15,6 +15,7 @@ from wflo_prefect.approvals.channels import (
 )
 from wflo_prefect.approvals.principals import Approvers
 from wflo_prefect.costs.blocks import WfloBudget, WfloCustomPrice
+from wflo_prefect.policies.blocks import WfloPolicySet
 from wflo_prefect.sandbox.worker import DockerSandboxWorker
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "WebhookApprovalChannel",
     "WfloBudget",
     "WfloCustomPrice",
+    "WfloPolicySet",
 ]

@@ -34,10 +34,40 @@ _ACTIVE: ContextVar[tuple[Policy, ...]] = ContextVar("wflo_active_policies", def
 _GLOBAL: tuple[Policy, ...] = ()
 
 
-def set_global_policies(policies: Sequence[Policy]) -> None:
-    """Apply ``policies`` to every governed run in this process (replaces the last set)."""
+def expand_policies(value: Any) -> tuple[Any, ...]:
+    """``value`` as a flat tuple: a policy, a policy set (``WfloPolicySet``), or a list of both.
+
+    Anything else is passed through for the caller to refuse by name.
+    """
+    items = (value,) if isinstance(value, Policy) or _is_policy_set(value) else tuple(value)
+    out: list[Any] = []
+    for item in items:
+        out.extend(item.policies if _is_policy_set(item) else (item,))
+    return tuple(out)
+
+
+def _is_policy_set(value: Any) -> bool:
+    from wflo_prefect.policies.blocks import WfloPolicySet
+
+    return isinstance(value, WfloPolicySet)
+
+
+def set_global_policies(policies: Sequence[Policy] | Any) -> None:
+    """Apply ``policies`` (policies, or a ``WfloPolicySet``) to every governed run in
+    this process (replaces the last set)."""
     global _GLOBAL
-    _GLOBAL = tuple(policies)
+    expanded = expand_policies(policies)
+    for policy in expanded:
+        if not isinstance(policy, Policy):
+            from wflo_prefect.errors import InvalidArgumentError
+
+            raise InvalidArgumentError(
+                "set_global_policies takes Policy objects or a WfloPolicySet",
+                value=policy,
+                hint="Build one with Policy(condition=..., actions=[...])",
+                docs="policies.md",
+            )
+    _GLOBAL = expanded
 
 
 def global_policies() -> tuple[Policy, ...]:

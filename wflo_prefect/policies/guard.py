@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Literal
 
 from wflo_prefect.errors import InvalidArgumentError
 from wflo_prefect.governance import GovernedCall, Guard, register_guard
-from wflo_prefect.policies.context import use_policies
+from wflo_prefect.policies.context import expand_policies, use_policies
 from wflo_prefect.policies.engine import enforce_policies
 from wflo_prefect.policies.policy import Policy
 
@@ -28,13 +28,14 @@ class PolicyGuard(Guard):
     ) -> tuple[Policy, ...]:
         if value is None:
             return ()
-        policies = (value,) if isinstance(value, Policy) else tuple(value)
+        policies = expand_policies(value)
         for policy in policies:
             if not isinstance(policy, Policy):
                 raise InvalidArgumentError(
                     f"policies= on {fn.__qualname__} takes Policy objects",
                     value=policy,
-                    hint="Build one with Policy(condition=..., actions=[...])",
+                    hint="Build one with Policy(condition=..., actions=[...]), or pass a "
+                    "WfloPolicySet",
                     docs="policies.md",
                 )
         return policies
