@@ -60,7 +60,18 @@ class WfloSettings(PrefectBaseSettings):
         default=None,
         ge=0,
         le=65535,
-        description="Serve Prometheus metrics on this port from each process; empty: off.",
+        description=(
+            "Serve Prometheus metrics on this port; empty: off. The first process on a "
+            "host takes it; later ones log `metrics.port_unavailable` and go on (with "
+            "`PROMETHEUS_MULTIPROC_DIR` set, the holder exports their values too)."
+        ),
+    )
+    metrics_ledger: bool = Field(
+        default=True,
+        description=(
+            "Add gauges read from the ledger at scrape time (budget use, approvals past "
+            "their deadline, compensations by status) to the served metrics."
+        ),
     )
     docker_host: str | None = Field(
         default=None,

@@ -3,13 +3,19 @@
 They live in one registry, :data:`REGISTRY`, which the process exports when
 ``PREFECT_INTEGRATIONS_WFLO_METRICS_PORT`` is set (or an application mounts it).
 Capabilities define their metrics here so every name is in one place.
+
+Flow-run processes are short-lived. With ``PROMETHEUS_MULTIPROC_DIR`` set (before
+the process starts), prometheus-client writes every value to files in that
+directory, and whichever process serves the port (a flow run, or the long-lived
+``python -m wflo_prefect.observability.exporter``) exports the sum over every
+process that ran on the host, dead ones included. See ``docs/observability.md``.
 """
 
 from __future__ import annotations
 
 import threading
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = [
     "REGISTRY",
@@ -47,12 +53,16 @@ _lock = threading.Lock()
 
 
 def serve_metrics(port: int, addr: str = "127.0.0.1") -> int:
-    """Serve :data:`REGISTRY` over HTTP on ``port`` (once per process); return the port."""
+    """Serve wflo's metrics over HTTP on ``port`` (once per process); return the port.
+
+    Raises ``OSError`` when the port is taken; :func:`ensure_metrics_server` does not.
+    """
     global _served_port
     with _lock:
         if _served_port is None:
-            server, _thread = start_http_server(port, addr=addr, registry=REGISTRY)
-            _served_port = server.server_port
+            from wflo_prefect.observability.exporter import start_exporter
+
+            _served_port = start_exporter(port, addr=addr)
         return _served_port
 
 
@@ -72,7 +82,23 @@ def ensure_metrics_server() -> int | None:
 
     _settings_checked = True
     port = get_settings().metrics_port
-    return None if port is None else serve_metrics(port)
+    if port is None:
+        return None
+    try:
+        return serve_metrics(port)
+    except OSError as exc:
+        # Another flow run on this host (or the host's exporter) has the port. The run
+        # goes on; with PROMETHEUS_MULTIPROC_DIR its values are exported by that process.
+        from wflo_prefect.observability.logging import get_logger
+
+        get_logger("metrics").warning(
+            "metrics.port_unavailable",
+            port=port,
+            error=str(exc),
+            hint="set PROMETHEUS_MULTIPROC_DIR so the process holding the port exports "
+            "this run's metrics too; see docs/observability.md",
+        )
+        return None
 
 
 # Approval gates (wflo_prefect.approvals).
@@ -90,8 +116,6 @@ APPROVAL_LATENCY = Histogram(
 )
 
 # Cost governance (wflo_prefect.costs).
-from prometheus_client import Gauge  # noqa: E402 - kept with the metrics that use it
-
 LLM_API_CALLS = Counter(
     "wflo_llm_api_calls",
     "LLM API calls recorded in the ledger, by provider and model.",
@@ -109,6 +133,8 @@ WORKFLOW_COST = Gauge(
     "USD spent on LLM calls by each flow since the process started.",
     ["workflow_name"],
     registry=REGISTRY,
+    # Each process adds its own spend; the exported value is the sum over processes.
+    multiprocess_mode="sum",
 )
 BUDGET_EXCEEDED = Counter(
     "wflo_budget_exceeded",
@@ -130,12 +156,16 @@ SANDBOX_CPU_USAGE = Gauge(
     "CPU used by a live sandbox during its last run, in percent of one CPU.",
     ["sandbox_id"],
     registry=REGISTRY,
+    # A sandbox belongs to one process; its series goes when that process is gone.
+    multiprocess_mode="livemostrecent",
 )
 SANDBOX_MEMORY_USAGE = Gauge(
     "wflo_sandbox_memory_usage_bytes",
     "Peak memory of a live sandbox so far.",
     ["sandbox_id"],
     registry=REGISTRY,
+    # A sandbox belongs to one process; its series goes when that process is gone.
+    multiprocess_mode="livemostrecent",
 )
 SANDBOX_RUNS = Counter(
     "wflo_sandbox_runs",
