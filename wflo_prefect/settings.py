@@ -43,7 +43,27 @@ class WfloSettings(PrefectBaseSettings):
     )
     log_format: Literal["json", "console"] = Field(
         default="json",
-        description="How wflo's structured log lines are rendered on stderr.",
+        description=(
+            "How wflo's structured log lines are rendered on stderr: `json` (one object "
+            "per line) or `console` (aligned text for people). Prefect's run logs always "
+            "get JSON."
+        ),
+    )
+    log_redact_pii: list[Literal["email", "phone", "card"]] = Field(
+        default=["email", "phone", "card"],
+        description=(
+            "Personal data replaced in log lines and exported span attributes (a JSON "
+            "list; `[]` keeps it). Secrets are always replaced."
+        ),
+        examples=[["email", "card"]],
+    )
+    log_redact_patterns: list[str] = Field(
+        default=[],
+        description=(
+            "More regular expressions (Python `re`) whose matches are replaced in log "
+            "lines and exported span attributes, as a JSON list."
+        ),
+        examples=[[r"ACME-\d{6}"]],
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO",

@@ -5,11 +5,16 @@ configuration: its loggers are wrapped stdlib loggers under ``wflo_prefect``,
 rendered as one JSON object per line with ``flow_run_id``, ``task_run_id``,
 ``trace_id`` and ``span_id`` added. A handler forwards them to the Prefect API
 while a run is active (so they show in the run's logs in the UI), and, with
-``PREFECT_INTEGRATIONS_WFLO_LOG_TO_STDERR=true``, a second one prints them.
+``PREFECT_INTEGRATIONS_WFLO_LOG_TO_STDERR=true``, a second one prints them, as
+JSON or, with ``PREFECT_INTEGRATIONS_WFLO_LOG_FORMAT=console``, as aligned text.
+
+Every line goes through :mod:`~wflo_prefect.observability.scrub` first: secrets
+and the configured personal data never reach a handler.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import threading
@@ -21,9 +26,15 @@ from prefect.context import FlowRunContext, TaskRunContext
 from prefect.logging.handlers import APILogHandler
 
 from wflo_prefect.observability.correlation import current_correlation
+from wflo_prefect.observability.scrub import (
+    Scrubber,
+    scrub_processor,
+    secrets_from_environment,
+    set_default_scrubber,
+)
 from wflo_prefect.settings import get_settings
 
-__all__ = ["ROOT_LOGGER", "configure_logging", "get_logger"]
+__all__ = ["ROOT_LOGGER", "ConsoleFormatter", "configure_logging", "get_logger"]
 
 ROOT_LOGGER = "wflo_prefect"
 _configured = False
@@ -45,6 +56,7 @@ _PROCESSORS: list[Any] = [
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
     structlog.processors.format_exc_info,
+    scrub_processor,
     structlog.processors.EventRenamer("message"),
     structlog.processors.JSONRenderer(sort_keys=False, default=str),
 ]
@@ -65,6 +77,34 @@ class RunLogHandler(APILogHandler):
         self.addFilter(_InRunFilter())
 
 
+class ConsoleFormatter(logging.Formatter):
+    """Renders wflo's JSON lines as structlog's aligned console text (no colours)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._render = structlog.dev.ConsoleRenderer(colors=False, event_key="message")
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record's JSON message as console text; other messages unchanged."""
+        message = record.getMessage()
+        try:
+            event = json.loads(message)
+        except ValueError:
+            return message
+        if not isinstance(event, dict):
+            return message
+        return str(self._render(None, record.levelname.lower(), event))
+
+
+def _scrubber_from_settings(settings: Any) -> Scrubber:
+    secrets = secrets_from_environment()
+    if settings.ledger_url is not None:
+        secrets.append(settings.ledger_url.get_secret_value())
+    return Scrubber(
+        pii=settings.log_redact_pii, patterns=settings.log_redact_patterns, secrets=secrets
+    )
+
+
 def configure_logging(*, force: bool = False) -> None:
     """Attach wflo's handlers to the ``wflo_prefect`` logger (once per process)."""
     global _configured
@@ -74,6 +114,7 @@ def configure_logging(*, force: bool = False) -> None:
         if _configured and not force:
             return
         settings = get_settings()
+        set_default_scrubber(_scrubber_from_settings(settings))
         root = logging.getLogger(ROOT_LOGGER)
         root.setLevel(settings.log_level)
         root.propagate = False
@@ -87,7 +128,11 @@ def configure_logging(*, force: bool = False) -> None:
             root.addHandler(run_handler)
         if settings.log_to_stderr:
             stream = logging.StreamHandler(sys.stderr)
-            stream.setFormatter(logging.Formatter("%(message)s"))
+            stream.setFormatter(
+                ConsoleFormatter()
+                if settings.log_format == "console"
+                else logging.Formatter("%(message)s")
+            )
             stream._wflo_owned = True  # type: ignore[attr-defined]
             root.addHandler(stream)
         _configured = True
