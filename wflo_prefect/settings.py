@@ -93,6 +93,39 @@ class WfloSettings(PrefectBaseSettings):
             "their deadline, compensations by status) to the served metrics."
         ),
     )
+    tracing_exporter: Literal["none", "console", "otlp_http", "otlp_grpc"] | None = Field(
+        default=None,
+        description=(
+            "Where wflo's spans go when the application installed no tracer provider: "
+            "`otlp_http`, `otlp_grpc`, `console` or `none`. Empty: the standard "
+            "`OTEL_TRACES_EXPORTER` (`otlp`, with `OTEL_EXPORTER_OTLP_PROTOCOL`) or none."
+        ),
+    )
+    tracing_endpoint: str | None = Field(
+        default=None,
+        description=(
+            "OTLP endpoint, e.g. `http://collector:4318/v1/traces` (HTTP) or "
+            "`http://collector:4317` (gRPC). Empty: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` / "
+            "`OTEL_EXPORTER_OTLP_ENDPOINT`."
+        ),
+        examples=["http://otel-collector:4318/v1/traces"],
+    )
+    tracing_headers: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Headers sent with each export, `key=value,key2=value2` (e.g. an API key). "
+            "Empty: `OTEL_EXPORTER_OTLP_TRACES_HEADERS` / `OTEL_EXPORTER_OTLP_HEADERS`."
+        ),
+    )
+    tracing_sample_rate: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description=(
+            "Fraction of new traces recorded (a run inside a sampled trace follows its "
+            "parent). Empty: `OTEL_TRACES_SAMPLER_ARG`, else 1."
+        ),
+    )
     docker_host: str | None = Field(
         default=None,
         description=(

@@ -1,26 +1,188 @@
 """OpenTelemetry tracing for governed runs.
 
-wflo uses the global tracer provider when the application installed an SDK one
-(so its spans join the application's traces and exporters). Otherwise it keeps a
-private SDK provider, without exporters, so trace and span ids are still real and
-correlate logs, ledger rows and Prefect runs. Tests and applications may inject a
-provider with :func:`set_tracer_provider`.
+Which provider wflo's spans go to, first match wins:
+
+1. one injected with :func:`set_tracer_provider` (tests, applications);
+2. the global SDK provider, when the application installed one (wflo's spans
+   join its traces and exporters);
+3. a provider wflo builds from its settings and the standard ``OTEL_*``
+   variables: exporter ``otlp_http`` / ``otlp_grpc`` / ``console``, endpoint,
+   headers, sample rate (see ``docs/observability.md``). Its spans are scrubbed
+   of secrets before they leave the process and flushed when the process exits;
+4. otherwise a private provider without exporters, so trace and span ids are
+   still real and correlate logs, ledger rows and Prefect runs.
 """
 
 from __future__ import annotations
 
+import os
 import threading
+from collections.abc import Sequence
 
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SpanExporter,
+    SpanExportResult,
+)
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.trace import Status
 
 from wflo_prefect._version import __version__
+from wflo_prefect.errors import ConfigurationError
+from wflo_prefect.observability.scrub import Scrubber, default_scrubber
 
-__all__ = ["get_tracer", "set_tracer_provider"]
+__all__ = [
+    "ScrubbingSpanExporter",
+    "flush_tracing",
+    "get_tracer",
+    "reset_tracing",
+    "set_tracer_provider",
+    "tracer_provider_from_settings",
+]
 
 _provider: trace.TracerProvider | None = None
+_own: TracerProvider | None = None
 _tracer: trace.Tracer | None = None
 _lock = threading.Lock()
+
+
+class ScrubbingSpanExporter(SpanExporter):
+    """Passes spans to ``inner`` with secrets scrubbed from attributes, events and status.
+
+    Wrap your own exporter with it when you inject a provider and want the same.
+    """
+
+    def __init__(self, inner: SpanExporter, scrubber: Scrubber | None = None) -> None:
+        self._inner = inner
+        self._scrubber = scrubber
+
+    def _clean(self, span: ReadableSpan) -> ReadableSpan:
+        scrub = self._scrubber or default_scrubber()
+        status = span.status
+        if status.description:
+            status = Status(status.status_code, scrub.text(status.description))
+        return ReadableSpan(
+            name=span.name,
+            context=span.context,
+            parent=span.parent,
+            resource=span.resource,
+            attributes=scrub.value(dict(span.attributes or {})),
+            events=[
+                Event(e.name, scrub.value(dict(e.attributes or {})), e.timestamp)
+                for e in span.events
+            ],
+            links=span.links,
+            kind=span.kind,
+            status=status,
+            start_time=span.start_time,
+            end_time=span.end_time,
+            instrumentation_scope=span.instrumentation_scope,
+        )
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Scrub, then export with the wrapped exporter."""
+        return self._inner.export([self._clean(s) for s in spans])
+
+    def shutdown(self) -> None:
+        """Shut the wrapped exporter down."""
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Flush the wrapped exporter."""
+        return self._inner.force_flush(timeout_millis)
+
+
+def _exporter_name(configured: str | None) -> str:
+    if configured is not None:
+        return configured
+    name = os.environ.get("OTEL_TRACES_EXPORTER", "none").split(",")[0].strip().lower()
+    if name == "otlp":
+        protocol = os.environ.get(
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        )
+        return "otlp_grpc" if protocol.strip().lower() == "grpc" else "otlp_http"
+    if name in ("console", "none", ""):
+        return name or "none"
+    raise ConfigurationError(
+        "OTEL_TRACES_EXPORTER names an exporter wflo does not ship",
+        value=name,
+        hint="use otlp, console or none (or install your own provider before wflo runs)",
+        docs="observability.md#traces",
+    )
+
+
+def _headers(value: str) -> dict[str, str]:
+    headers = {}
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        key, sep, item = part.partition("=")
+        if not sep or not key.strip():
+            raise ConfigurationError(
+                "Tracing headers must be `key=value` pairs separated by commas",
+                value=key.strip() + ("=..." if sep else ""),
+                hint="fix PREFECT_INTEGRATIONS_WFLO_TRACING_HEADERS",
+                docs="observability.md#traces",
+            )
+        headers[key.strip()] = item.strip()
+    return headers
+
+
+def _sample_rate(configured: float | None) -> float:
+    if configured is not None:
+        return configured
+    raw = os.environ.get("OTEL_TRACES_SAMPLER_ARG")
+    if not raw:
+        return 1.0
+    try:
+        rate = float(raw)
+    except ValueError:
+        rate = -1.0
+    if not 0 <= rate <= 1:
+        raise ConfigurationError(
+            "OTEL_TRACES_SAMPLER_ARG is not a sample rate between 0 and 1",
+            value=raw,
+            hint="set it to e.g. 0.25, or set PREFECT_INTEGRATIONS_WFLO_TRACING_SAMPLE_RATE",
+            docs="observability.md#traces",
+        )
+    return rate
+
+
+def tracer_provider_from_settings() -> TracerProvider:
+    """A provider built from wflo's tracing settings and the ``OTEL_*`` variables."""
+    from wflo_prefect.settings import get_settings
+
+    settings = get_settings()
+    name = _exporter_name(settings.tracing_exporter)
+    rate = _sample_rate(settings.tracing_sample_rate)
+    resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", "wflo")})
+    provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(rate)), resource=resource)
+    headers = (
+        _headers(settings.tracing_headers.get_secret_value())
+        if settings.tracing_headers is not None
+        else None
+    )
+    exporter: SpanExporter | None = None
+    if name == "otlp_http":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+            OTLPSpanExporter as HttpExporter,
+        )
+
+        exporter = HttpExporter(endpoint=settings.tracing_endpoint, headers=headers)
+    elif name == "otlp_grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+            OTLPSpanExporter as GrpcExporter,
+        )
+
+        exporter = GrpcExporter(endpoint=settings.tracing_endpoint, headers=headers)
+    elif name == "console":
+        exporter = ConsoleSpanExporter()
+    if exporter is not None:
+        provider.add_span_processor(BatchSpanProcessor(ScrubbingSpanExporter(exporter)))
+    return provider
 
 
 def set_tracer_provider(provider: trace.TracerProvider | None) -> None:
@@ -31,9 +193,25 @@ def set_tracer_provider(provider: trace.TracerProvider | None) -> None:
         _tracer = None
 
 
+def flush_tracing(timeout_millis: int = 30000) -> bool:
+    """Export the spans wflo's own provider still holds (it also does at exit)."""
+    own = _own
+    return True if own is None else own.force_flush(timeout_millis)
+
+
+def reset_tracing() -> None:
+    """Shut wflo's own provider down and choose again on the next span (settings changed)."""
+    global _own, _tracer
+    with _lock:
+        if _own is not None:
+            _own.shutdown()
+        _own = None
+        _tracer = None
+
+
 def get_tracer() -> trace.Tracer:
     """The tracer wflo's spans are made with."""
-    global _tracer
+    global _tracer, _own
     tracer = _tracer
     if tracer is not None:
         return tracer
@@ -42,10 +220,11 @@ def get_tracer() -> trace.Tracer:
             provider = _provider
             if provider is None:
                 global_provider = trace.get_tracer_provider()
-                provider = (
-                    global_provider
-                    if isinstance(global_provider, TracerProvider)
-                    else TracerProvider()
-                )
+                if isinstance(global_provider, TracerProvider):
+                    provider = global_provider
+                else:
+                    if _own is None:
+                        _own = tracer_provider_from_settings()
+                    provider = _own
             _tracer = provider.get_tracer("wflo_prefect", __version__)
         return _tracer
