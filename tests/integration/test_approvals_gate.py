@@ -195,13 +195,7 @@ def test_prefect_ui_answer_needs_the_approvers_proof(ledger: Ledger) -> None:
     pause_timeout = paused.state_details.pause_timeout
     assert pause_timeout is not None
     assert (pause_timeout - request.deadline_at).total_seconds() > 86000
-    answer = {
-        "approve": True,
-        "approver": "alice",
-        "code": "12345678",
-        "comment": "",
-        "digest": request.digest,
-    }
+    answer = {"decision": "approve", "approver": "alice", "code": "12345678", "comment": ""}
     resume_flow_run(flow_run_id, run_input=answer)
     wait_for(lambda: "approval.refused" in events(request.id), what="refusal")
     again = paused_request("release", not_keyset=request.keyset)

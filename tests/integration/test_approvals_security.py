@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from email import message_from_bytes
 from typing import Any
+from uuid import UUID
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -24,6 +25,7 @@ from test_approvals_gate import KEYS, directory
 
 from wflo_prefect import (
     ApprovalPolicy,
+    ApprovalRejected,
     Approvers,
     EmailApprovalChannel,
     InvalidArgumentError,
@@ -40,6 +42,7 @@ from wflo_prefect.approvals.links import make_link_token
 from wflo_prefect.approvals.notify import build_message, message_for
 from wflo_prefect.approvals.prefect_run import read_state
 from wflo_prefect.approvals.service import create_app
+from wflo_prefect.approvals.ui_answers import count_ui_answer
 from wflo_prefect.ledger import Ledger
 from wflo_prefect.ledger.approvals import ApprovalRequestRecord
 
@@ -218,7 +221,7 @@ def test_ui_answers_under_other_names_do_not_meet_a_quorum(ledger: Ledger) -> No
     request = paused_request("migrate")
     assert request.approvers == ["alice", "bob", "carol"]
     flow_run_id = request.flow_run_id or ""
-    answer = {"approve": True, "code": "", "comment": "", "digest": request.digest}
+    answer = {"decision": "approve", "code": "", "comment": ""}
     keyset = request.keyset
     for name in ("bob", "carol"):
         resume_flow_run(flow_run_id, run_input={**answer, "approver": name})
@@ -244,7 +247,7 @@ def test_ui_code_guessing_locks_the_approver_out_of_the_request(ledger: Ledger) 
     future = start_flow(release)
     request = paused_request("release")
     flow_run_id = request.flow_run_id or ""
-    answer = {"approve": True, "approver": "alice", "comment": "", "digest": request.digest}
+    answer = {"decision": "approve", "approver": "alice", "comment": ""}
     keyset = request.keyset
     for guess in range(MAX_UI_PROOF_FAILURES):
         resume_flow_run(flow_run_id, run_input={**answer, "code": f"{guess:08d}"})
@@ -265,7 +268,7 @@ def test_ui_code_guessing_locks_the_approver_out_of_the_request(ledger: Ledger) 
 
 
 def test_every_refused_form_answer_is_logged_in_the_run(ledger: Ledger) -> None:
-    """An empty name, a cleared digest and a resume without answer each log why, and re-pause."""
+    """A wrong code is logged with why and re-pauses; answers the form forbids never resume."""
 
     @flow
     def ship() -> object:
@@ -275,28 +278,27 @@ def test_every_refused_form_answer_is_logged_in_the_run(ledger: Ledger) -> None:
     request = paused_request("ship")
     flow_run_id = request.flow_run_id or ""
     good = {
-        "approve": True,
+        "decision": "approve",
         "approver": "alice",
         "code": one_time_code(request, "alice"),
         "comment": "",
-        "digest": request.digest,
     }
-    keyset = request.keyset
-    for broken in ({**good, "approver": "  "}, {**good, "digest": ""}, None):
-        resume_flow_run(flow_run_id, run_input=broken)
-        keyset = paused_request("ship", not_keyset=keyset).keyset
-    expected = ("missing_approver", "digest_mismatch", "no_answer")
+    # The form's schema (validated by Prefect's server) refuses these before wflo sees them.
+    no_choice = {k: v for k, v in good.items() if k != "decision"}
+    for forbidden in (no_choice, {**good, "approver": "mallory"}, {**good, "approve": True}):
+        with pytest.raises(RuntimeError, match="Validation failed"):
+            resume_flow_run(flow_run_id, run_input=forbidden)
+    resume_flow_run(flow_run_id, run_input={**good, "code": "00000000"})
+    paused_request("ship", not_keyset=request.keyset)
 
     def explained() -> list[str]:
-        lines = [m for m in run_logs(flow_run_id) if "Approval answer not counted" in m]
-        return lines if len(lines) >= 3 else []
+        return [m for m in run_logs(flow_run_id) if "Approval answer not counted" in m]
 
-    lines = wait_for(explained, what="three refusals in the run's logs")
-    for reason, line in zip(expected, lines, strict=True):
-        assert f"({reason})" in line
-        assert "form" in line.lower() or "digest" in line.lower()
-    assert good["code"] not in "".join(lines)
-    assert [e.outcome for e in reversed(refusals(channel="prefect-ui"))] == list(expected)
+    (line,) = wait_for(explained, what="the refusal in the run's logs")
+    assert "(bad_credentials)" in line
+    assert "form" in line.lower()
+    assert good["code"] not in line
+    assert [e.outcome for e in refusals(channel="prefect-ui")] == ["bad_credentials"]
     state = read_state(flow_run_id)
     assert state is not None
     assert state.is_paused()
@@ -304,7 +306,33 @@ def test_every_refused_form_answer_is_logged_in_the_run(ledger: Ledger) -> None:
     assert future.result(timeout=60).result().approved
 
 
-# --- item 9: refusals before `decide` are audited; no 5xx; no id oracle ---------------------
+def test_blank_names_and_empty_answers_are_refused_and_logged(ledger: Ledger) -> None:
+    """Answers that pass the form but not wflo (a blank name, an empty answer) are logged."""
+
+    @flow
+    def tidy() -> object:
+        return require_approval("tidy", timeout=300)
+
+    future = start_flow(tidy)
+    request = paused_request("tidy")
+    flow_run_id = request.flow_run_id or ""
+    run_id = UUID(flow_run_id)
+    # What the gate does with what it reads from Prefect's run input (see waiter.py).
+    count_ui_answer(request, {"decision": "approve", "approver": "  "}, run_id)
+    count_ui_answer(request, None, run_id)
+    count_ui_answer(request, {"approver": "dana"}, run_id)
+    expected = ["missing_approver", "no_answer", "no_answer"]
+    assert [e.outcome for e in reversed(refusals(channel="prefect-ui"))] == expected
+
+    def explained() -> list[str]:
+        lines = [m for m in run_logs(flow_run_id) if "Approval answer not counted" in m]
+        return lines if len(lines) >= 3 else []
+
+    lines = wait_for(explained, what="three refusals in the run's logs")
+    assert "decision" in lines[2]
+    resume_flow_run(flow_run_id, run_input={"decision": "reject", "approver": "dana"})
+    with pytest.raises(ApprovalRejected):
+        future.result(timeout=60).result()
 
 
 def test_slack_refusals_are_audited_and_a_missing_timestamp_is_a_4xx(

@@ -18,7 +18,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import State, StateType
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
-from prefect.input import keyset_from_paused_state
+from prefect.input import RunInput, keyset_from_paused_state
 from prefect.states import Crashed, Failed, Paused
 from prefect.utilities.engine import propose_state_sync
 
@@ -31,6 +31,7 @@ __all__ = [
     "pause_run",
     "read_answer",
     "read_state",
+    "refresh_form",
     "resume_run",
 ]
 
@@ -73,7 +74,7 @@ def read_state(flow_run_id: UUID | str) -> State[Any] | None:
         return None
 
 
-def _save_form(form: type[ApprovalInput], schema_key: str, description_key: str, run: UUID) -> None:
+def _save_form(form: type[RunInput], schema_key: str, description_key: str, run: UUID) -> None:
     # What RunInput.save does, through the sync client: the gate blocks in a thread
     # even in async flows, where Prefect's dispatching helpers hand back coroutines.
     schema = create_v2_schema(form.__name__, model_base=form)
@@ -86,8 +87,30 @@ def _save_form(form: type[ApprovalInput], schema_key: str, description_key: str,
             )
 
 
-def read_answer(flow_run_id: UUID, base_key: str) -> ApprovalInput | None:
-    """The answer stored when the run was resumed, removed from Prefect once read."""
+def _replace_form(form: type[RunInput], schema_key: str, description_key: str, run: UUID) -> None:
+    with get_client(sync_client=True) as client:
+        for key in (schema_key, description_key):
+            try:
+                client.delete_flow_run_input(flow_run_id=run, key=key)
+            except PrefectHTTPStatusError as exc:
+                if exc.response.status_code != 404:  # 404: a form without description
+                    raise
+    try:
+        _save_form(form, schema_key, description_key, run)
+    except PrefectHTTPStatusError as exc:
+        if exc.response.status_code != 409:  # 409: another resumer saved it just now
+            raise
+
+
+def refresh_form(flow_run_id: UUID, base_key: str, request: ApprovalRequestRecord) -> None:
+    """Save the form again for a paused run (the approvers changed: an escalation)."""
+    _replace_form(
+        approval_form(request), f"{base_key}-schema", f"{base_key}-description", flow_run_id
+    )
+
+
+def read_answer(flow_run_id: UUID, base_key: str) -> dict[str, Any] | None:
+    """The answer stored when the run was resumed (as submitted), removed once read."""
     key = f"{base_key}-response"
     with get_client(sync_client=True) as client:
         try:
@@ -98,9 +121,7 @@ def read_answer(flow_run_id: UUID, base_key: str) -> ApprovalInput | None:
             raise
         client.delete_flow_run_input(flow_run_id=flow_run_id, key=key)
     value: Any = orjson.loads(raw) if raw else None
-    if not isinstance(value, dict) or not value:
-        return None
-    return ApprovalInput(**{k: v for k, v in value.items() if k in ApprovalInput.model_fields})
+    return value if isinstance(value, dict) and value else None
 
 
 def resume_run(flow_run_id: UUID | str, answer: dict[str, Any], *, check: bool = True) -> bool:
@@ -115,6 +136,15 @@ def resume_run(flow_run_id: UUID | str, answer: dict[str, Any], *, check: bool =
             if run.state is None or not run.state.is_paused():
                 return False
         response = client.resume_flow_run(run_id, run_input=answer)
+        if response.status == SetStateStatus.REJECT and _invalid_input(response):
+            # wflo resumes settled requests; its answer need not fit this request's
+            # form (a timeout has no approver, a quorum several). The answer type's
+            # schema accepts it, and the gate reads the ledger, not the answer.
+            run = client.read_flow_run(run_id)
+            keyset = run.state.state_details.run_input_keyset if run.state else None
+            if keyset:
+                _replace_form(ApprovalInput, keyset["schema"], keyset["description"], run_id)
+                response = client.resume_flow_run(run_id, run_input=answer)
     if response.status == SetStateStatus.ACCEPT:
         return True
     if response.status == SetStateStatus.ABORT:
@@ -124,6 +154,11 @@ def resume_run(flow_run_id: UUID | str, answer: dict[str, Any], *, check: bool =
         value=str(flow_run_id),
         hint=f"Prefect said: {getattr(response.details, 'reason', response.status)}",
     )
+
+
+def _invalid_input(response: Any) -> bool:
+    # Prefect's words when the input does not validate against the saved schema.
+    return str(getattr(response.details, "reason", "")).startswith("Reason:")
 
 
 def end_run(flow_run_id: UUID | str, message: str, *, crashed: bool = False) -> None:

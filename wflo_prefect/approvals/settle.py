@@ -32,14 +32,19 @@ __all__ = ["apply_deadline", "decide", "resume_answer", "sweep", "waiter_alive"]
 
 
 def resume_answer(request: ApprovalRequestRecord, decision: ApprovalDecision) -> dict[str, Any]:
-    """The typed input wflo resumes a run with (already verified and recorded)."""
-    return {
-        "approve": decision.approved,
+    """The typed input wflo resumes a run with (already verified and recorded).
+
+    It has the form's shape; when it does not fit the request's approver select
+    (a timeout, a quorum of several), :func:`resume_run` lets Prefect accept it.
+    """
+    answer = {
+        "decision": "approve" if decision.approved else "reject",
         "approver": ", ".join(decision.approvers) or decision.channel,
-        "code": "",
         "comment": "; ".join(decision.comments.values()),
-        "digest": request.digest,
     }
+    if request.settings.get("principals"):
+        answer["code"] = ""  # the form has (and requires) a code field only then
+    return answer
 
 
 def _settled(request: ApprovalRequestRecord, *, actor: str | None) -> ApprovalDecision:

@@ -10,7 +10,7 @@ from prefect.flow_runs import suspend_flow_run
 from wflo_prefect.approvals.notify import notify_all
 from wflo_prefect.approvals.policy import ApprovalPolicy
 from wflo_prefect.approvals.request import prefect_timeout
-from wflo_prefect.approvals.run_input import approval_form
+from wflo_prefect.approvals.run_input import answer_fields, approval_form
 from wflo_prefect.approvals.waiter import Waiter
 from wflo_prefect.ledger import get_ledger
 from wflo_prefect.ledger.approvals import ApprovalRequestRecord
@@ -54,7 +54,7 @@ def suspend_until_settled(
         current = repo.get(request.id) or request
         if current.status == "pending":
             waiter.request = current
-            waiter.count_answer(answer)
+            waiter.count_answer(answer_fields(answer))
             current = repo.get(request.id) or current
         if current.status != "pending":
             return current

@@ -13,9 +13,12 @@ e-mailed link, CLI or REST API with their key) still work.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
 from uuid import UUID
 
 from prefect.logging.loggers import flow_run_logger
+from pydantic import ValidationError
 
 from wflo_prefect.approvals.decisions import MAX_UI_PROOF_FAILURES, Vote, verify_code
 from wflo_prefect.approvals.errors import DecisionRefused
@@ -29,20 +32,38 @@ __all__ = ["CHANNEL", "count_ui_answer"]
 
 CHANNEL = "prefect-ui"
 _FORM_HINT = (
-    "Resume the run again and fill in the form: your approver name, your one-time code "
-    "(from your notification) or API key, approve on or off; keep the pre-filled digest"
+    "Resume the run again and fill in the form: approve or reject, your approver name "
+    "and your one-time code (from your notification) or API key"
 )
 
 
-def _checked_vote(request: ApprovalRequestRecord, answer: ApprovalInput | None) -> Vote:
-    """The answer as a vote, once its proof holds; raises DecisionRefused otherwise."""
-    if answer is None:
+def _typed(request: ApprovalRequestRecord, raw: Mapping[str, Any] | None) -> ApprovalInput:
+    if raw is None:
         raise DecisionRefused(
             "no_answer",
             "The run was resumed without an approval answer",
             value=request.id,
             hint=_FORM_HINT,
         )
+    try:
+        return ApprovalInput.model_validate(
+            {k: v for k, v in raw.items() if k in ApprovalInput.model_fields}
+        )
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'answer'}: {e['msg']}" for e in exc.errors()
+        )
+        raise DecisionRefused(
+            "no_answer",
+            f"The answer is not a complete approval answer ({problems})",
+            value=sorted(raw),
+            hint=_FORM_HINT,
+        ) from None
+
+
+def _checked_vote(request: ApprovalRequestRecord, raw: Mapping[str, Any] | None) -> Vote:
+    """The answer as a vote, once its proof holds; raises DecisionRefused otherwise."""
+    answer = _typed(request, raw)
     approver = answer.approver.strip()
     if not approver:
         raise DecisionRefused(
@@ -50,14 +71,6 @@ def _checked_vote(request: ApprovalRequestRecord, answer: ApprovalInput | None) 
             "The answer has no approver name",
             value=answer.approver,
             hint=_FORM_HINT,
-        )
-    if not answer.digest.strip():
-        raise DecisionRefused(
-            "digest_mismatch",
-            "The answer's digest is empty: it is not bound to what is asked",
-            value=answer.digest,
-            hint=f"Keep the pre-filled digest ({request.digest[:12]}...), or reopen the "
-            "Resume dialog to get it back",
         )
     if request.settings.get("principals"):
         failures = get_ledger().approvals.refusals(
@@ -72,24 +85,38 @@ def _checked_vote(request: ApprovalRequestRecord, answer: ApprovalInput | None) 
                 hint="Decide in Slack, with your e-mailed link, or with your API key "
                 "(`wflo approvals approve|reject`, or the REST API)",
             )
-    verify_code(request, approver, answer.code)
+    try:
+        verify_code(request, approver, answer.code)
+    except DecisionRefused as exc:
+        if exc.reason != "bad_credentials":
+            raise
+        # verify_code speaks of API keys (CLI words); say what the form asked for.
+        raise DecisionRefused(
+            "bad_credentials",
+            f"The code in the form is not {approver}'s one-time code or API key for this request",
+            value=approver,
+            hint="Use the code from your own notification (it differs per approver and "
+            f"request); after {MAX_UI_PROOF_FAILURES} wrong ones the form is locked for you",
+        ) from None
     return Vote(
         approver=approver,
-        approved=answer.approve,
-        digest=answer.digest.strip(),
+        approved=answer.approved,
+        # The form belongs to one pause of this request: the answer is bound to its digest.
+        digest=request.digest,
         channel=CHANNEL,
         comment=answer.comment or None,
     )
 
 
 def count_ui_answer(
-    request: ApprovalRequestRecord, answer: ApprovalInput | None, flow_run_id: UUID
+    request: ApprovalRequestRecord, answer: Mapping[str, Any] | None, flow_run_id: UUID
 ) -> None:
     """Verify and count one form answer; a refusal is audited and logged, never raised."""
     try:
         vote = _checked_vote(request, answer)
     except DecisionRefused as exc:
-        actor = answer.approver.strip() if answer is not None else None
+        name = answer.get("approver") if answer is not None else None
+        actor = name.strip() if isinstance(name, str) else None
         refused(request, exc, channel=CHANNEL, actor=actor or None)
         _log_refusal(flow_run_id, exc)
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
@@ -10,9 +11,14 @@ from wflo_prefect.approvals.decision import ApprovalDecision
 from wflo_prefect.approvals.errors import ApprovalGateError
 from wflo_prefect.approvals.notify import notify_all
 from wflo_prefect.approvals.policy import ApprovalPolicy
-from wflo_prefect.approvals.prefect_run import pause_run, read_answer, read_state, resume_run
+from wflo_prefect.approvals.prefect_run import (
+    pause_run,
+    read_answer,
+    read_state,
+    refresh_form,
+    resume_run,
+)
 from wflo_prefect.approvals.request import channel_list, prefect_timeout, waiter_info
-from wflo_prefect.approvals.run_input import ApprovalInput
 from wflo_prefect.approvals.settings import get_approval_settings
 from wflo_prefect.approvals.settle import apply_deadline, resume_answer
 from wflo_prefect.approvals.ui_answers import count_ui_answer
@@ -76,6 +82,9 @@ class Waiter:
             return True
         current, escalated = apply_deadline(current)
         self.request = current
+        if escalated and self.base_key:
+            # The form's approver select lists who may answer now.
+            refresh_form(self.flow_run_id, self.base_key, current)
         if escalated and current.tier < len(self.tiers):
             notify_all(current, self.tiers[current.tier], current.tier)
         return current.status != "pending"
@@ -84,7 +93,7 @@ class Waiter:
         """Count an answer submitted in the Prefect UI form (verified first)."""
         self.count_answer(read_answer(self.flow_run_id, self.base_key))
 
-    def count_answer(self, answer: ApprovalInput | None) -> None:
+    def count_answer(self, answer: Mapping[str, Any] | None) -> None:
         """Verify and count one form answer; refusals are audited and logged, never raised."""
         current = get_ledger().approvals.get(self.request.id) or self.request
         count_ui_answer(current, answer, self.flow_run_id)
