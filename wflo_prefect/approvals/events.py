@@ -9,6 +9,8 @@ so Prefect automations can react to them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from prefect.events import emit_event
@@ -20,13 +22,97 @@ if TYPE_CHECKING:
     from wflo_prefect.approvals.errors import DecisionRefused
 from wflo_prefect.observability import metrics
 from wflo_prefect.observability.correlation import Correlation
-from wflo_prefect.observability.logging import get_logger
+from wflo_prefect.observability.logging import get_logger, register_run_log_message
 
 __all__ = ["PREFECT_EVENTS", "announce", "correlation_of", "refused"]
 
 PREFECT_EVENTS = ("requested", "decided", "escalated", "expired")
 _log = get_logger("approvals")
 _MAX_ACTOR = 200
+
+
+# --- the sentences a person reads in the run's Prefect logs (the JSON keeps every field) ---
+
+
+def _names(value: Any) -> str:
+    return ", ".join(map(str, value)) if isinstance(value, list) and value else "anyone"
+
+
+def _clock(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value).strftime("%H:%M UTC")
+    except ValueError:
+        return value
+
+
+def _requested(f: Mapping[str, Any]) -> str:
+    until = _clock(f.get("deadline_at"))
+    quorum = f.get("quorum", 1)
+    return (
+        f"Approval requested: {f.get('action')} — approvers {_names(f.get('approvers'))}, "
+        f"quorum {quorum}{f', until {until}' if until else ''}; answer with the Resume "
+        "button, the Slack message, the e-mailed link or "
+        f"`wflo approvals approve {f.get('request_id')}` (see this run's artifact)"
+    )
+
+
+def _decided(f: Mapping[str, Any]) -> str:
+    comments = f.get("comments") or {}
+    said = "; ".join(f"{k}: {v}" for k, v in comments.items()) if comments else ""
+    return (
+        f"Approval {f.get('status', f.get('outcome'))}: {f.get('action')} — by "
+        f"{_names(f.get('approvers'))} via {f.get('channel')}" + (f" ({said})" if said else "")
+    )
+
+
+def _expired(f: Mapping[str, Any]) -> str:
+    return (
+        f"Approval {f.get('status')}: {f.get('action')} — nobody decided in time; "
+        f"outcome: {f.get('outcome')}"
+    )
+
+
+def _notified(f: Mapping[str, Any]) -> str:
+    what = {
+        "delivered": "notified",
+        "failed": "could not be notified",
+        "closed": "told the outcome",
+        "close_failed": "could not be told the outcome",
+    }.get(str(f.get("outcome")), str(f.get("outcome")))
+    detail = f" ({f['detail']})" if f.get("detail") else ""
+    return f"Approval of {f.get('action')}: {f.get('channel')} {what}{detail}"
+
+
+def _refused(f: Mapping[str, Any]) -> str:
+    who = f" from {f['actor']}" if f.get("actor") else ""
+    return (
+        f"Approval answer{who} via {f.get('channel')} refused ({f.get('outcome')}): "
+        f"{f.get('reason')}"
+    )
+
+
+def _escalated(f: Mapping[str, Any]) -> str:
+    return (
+        f"Approval of {f.get('action')} escalated to tier {f.get('tier')}: approvers now "
+        f"{_names(f.get('approvers'))}"
+    )
+
+
+for _event, _message in {
+    "approval.requested": _requested,
+    "approval.decided": _decided,
+    "approval.expired": _expired,
+    "approval.notified": _notified,
+    "approval.refused": _refused,
+    "approval.escalated": _escalated,
+    "approval.outcome": lambda f: (
+        f"The run {'continues' if f.get('approved') else 'stops'}: {f.get('action')} "
+        f"{f.get('status')}" + (f" by {_names(f.get('approvers'))}" if f.get("approvers") else "")
+    ),
+}.items():
+    register_run_log_message(_event, _message)
 
 
 def _short(text: str | None) -> str | None:

@@ -7,6 +7,8 @@ rendered as one JSON object per line with ``flow_run_id``, ``task_run_id``,
 while a run is active (so they show in the run's logs in the UI), and, with
 ``PREFECT_INTEGRATIONS_WFLO_LOG_TO_STDERR=true``, a second one prints them, as
 JSON or, with ``PREFECT_INTEGRATIONS_WFLO_LOG_FORMAT=console``, as aligned text.
+In Prefect's run logs an event with an entry in ``RUN_LOG_MESSAGES`` (see
+:func:`register_run_log_message`) reads as a sentence; the JSON keeps every field.
 
 Every line goes through :mod:`~wflo_prefect.observability.scrub` first: secrets
 and the configured personal data never reach a handler.
@@ -18,7 +20,7 @@ import json
 import logging
 import sys
 import threading
-from collections.abc import MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 import structlog
@@ -69,12 +71,80 @@ class _InRunFilter(logging.Filter):
         return TaskRunContext.get() is not None or FlowRunContext.get() is not None
 
 
+RunLogMessage = Callable[[Mapping[str, Any]], str]
+
+# The sentence shown in Prefect's run logs per event: a str.format template over
+# the event's fields (a missing field reads "?"), or a function of them.
+RUN_LOG_MESSAGES: dict[str, str | RunLogMessage] = {
+    "budget.refused": "Budget {budget} refused a call of ${attempted_usd}: ${spent_usd} spent "
+    "and ${reserved_usd} reserved of ${limit_usd}; the call was not sent",
+    "budget.threshold": "Budget {budget} passed {threshold} of its limit: ${spent_usd} "
+    "spent of ${limit_usd}",
+    "budget.exceeded": "Budget {budget} exceeded: ${spent_usd} spent of ${limit_usd} "
+    "(on_exceeded={on_exceeded})",
+    "budget.scope_unknown": "Budget {budget} does not apply here: its {scope} scope is "
+    "unknown ({hint})",
+    "budget.holds_expired": "{count} budget holds older than {older_than_s} s were released",
+    "llm.call": "LLM call to {provider} {model}: {input_tokens} input and {output_tokens} "
+    "output tokens, ${cost_usd}",
+    "costs.usage_unknown": "LLM call to {provider} {model} reported no usage: charged the "
+    "reserved worst case, ${charged_usd}",
+    "policy.matched": "Policy {policy} matched at {point} of {name}",
+    "sandbox.created": "Sandbox {sandbox_id} ready in {seconds:.2f} s ({runtime} runtime)",
+    "sandbox.run": "Sandbox {sandbox_id} ran `{command}` in {image}: {outcome}, exit code "
+    "{exit_code} after {duration_s:.2f} s",
+    "compensation.attempt_failed": "Compensation {name} failed: {error}",
+    "flow_run.compensated": "The failed run's compensations ran: {done} done, {failed} failed",
+}
+
+
+def register_run_log_message(event: str, message: str | RunLogMessage) -> None:
+    """Set the sentence Prefect's run logs show for ``event`` (a template or a function)."""
+    RUN_LOG_MESSAGES[event] = message
+
+
+class _Unknown(dict[str, Any]):
+    def __missing__(self, key: str) -> Any:
+        return _Placeholder()
+
+
+class _Placeholder:
+    def __format__(self, spec: str) -> str:
+        return "?"
+
+
+def run_log_text(fields: Mapping[str, Any]) -> str | None:
+    """The sentence for one event's fields, or None when it has none."""
+    message = RUN_LOG_MESSAGES.get(str(fields.get("message")))
+    if message is None:
+        return None
+    if callable(message):
+        return message(fields)
+    return message.format_map(_Unknown(fields))
+
+
+class _RunLogFormatter(logging.Formatter):
+    """wflo's JSON lines as sentences (for Prefect's run logs); other lines unchanged."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        if not text.startswith("{"):
+            return text
+        try:
+            fields = json.loads(text)
+            sentence = run_log_text(fields) if isinstance(fields, dict) else None
+        except Exception:  # a bad template must never lose the line
+            return text
+        return sentence or text
+
+
 class RunLogHandler(APILogHandler):
     """Prefect's API log handler, limited to records made inside a run."""
 
     def __init__(self) -> None:
         super().__init__()
         self.addFilter(_InRunFilter())
+        self.setFormatter(_RunLogFormatter())
 
 
 class ConsoleFormatter(logging.Formatter):
