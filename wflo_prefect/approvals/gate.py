@@ -19,6 +19,7 @@ import anyio.to_thread
 from prefect.context import FlowRunContext, TaskRunContext
 from pydantic import ValidationError
 
+from wflo_prefect.approvals import artifact
 from wflo_prefect.approvals.channels.base import ApprovalChannel
 from wflo_prefect.approvals.decision import ApprovalDecision
 from wflo_prefect.approvals.digest import canonical_details, digest_of
@@ -34,9 +35,12 @@ from wflo_prefect.errors import InvalidArgumentError
 from wflo_prefect.ledger import get_ledger
 from wflo_prefect.ledger.approvals import ApprovalRequestRecord
 from wflo_prefect.observability.correlation import current_correlation
+from wflo_prefect.observability.logging import get_logger
 from wflo_prefect.observability.tracing import get_tracer
 
 __all__ = ["arequire_approval", "require_approval", "run_gate"]
+
+_log = get_logger("approvals")
 
 
 def require_approval(
@@ -172,6 +176,7 @@ def run_gate(
                     "deadline_at": request.deadline_at.isoformat() if request.deadline_at else None,
                 },
             )
+            artifact.publish(request)
         elif not policy.suspend:
             repo.touch(request.id, waiter=waiter_info())
         span.set_attribute("wflo.approval.request_id", request.id)
@@ -187,10 +192,29 @@ def run_gate(
             decision = getattr(exc, "decision", None) or ApprovalDecision.from_ledger(
                 request, repo.votes(request.id)
             )
-            _close_in_background(request, waiter.tiers, decision)
+            _settled(request, waiter.tiers, decision)
             raise
-        _close_in_background(request, waiter.tiers, decision)
+        _settled(request, waiter.tiers, decision)
         return decision
+
+
+def _settled(
+    request: ApprovalRequestRecord,
+    tiers: list[list[ApprovalChannel]],
+    decision: ApprovalDecision,
+) -> None:
+    # The run's own words for what happens next, whichever channel decided.
+    _log.info(
+        "approval.outcome",
+        request_id=request.id,
+        action=request.action,
+        status=decision.status,
+        approved=decision.approved,
+        approvers=decision.approvers,
+        channel=decision.channel,
+    )
+    artifact.publish(request, decision)
+    _close_in_background(request, tiers, decision)
 
 
 def _close_in_background(

@@ -40,6 +40,7 @@ __all__ = [
     "Decision",
     "answer_fields",
     "approval_form",
+    "render_details",
     "render_markdown",
     "ways_to_answer",
 ]
@@ -112,9 +113,9 @@ def ways_to_answer(request: ApprovalRequestRecord) -> list[str]:
     ]
 
 
-def render_markdown(request: ApprovalRequestRecord) -> str:
-    """The request as markdown: action, details, approvers, quorum, deadline, digest."""
-    lines = [f"## Approval needed: {request.action}", ""]
+def render_details(request: ApprovalRequestRecord) -> list[str]:
+    """Markdown lines: the details table, approvers, quorum, deadline, request id, digest."""
+    lines: list[str] = []
     if request.details:
         lines += ["| detail | value |", "|---|---|"]
         lines += [f"| {_cell(k)} | {_cell(v)} |" for k, v in request.details.items()]
@@ -125,22 +126,29 @@ def render_markdown(request: ApprovalRequestRecord) -> str:
         facts.append(f"**requested by:** {request.requested_by}")
     if request.deadline_at:
         facts.append(f"**deadline:** {request.deadline_at.strftime('%Y-%m-%d %H:%M UTC')}")
-    lines += [
+    return [
+        *lines,
         " · ".join(facts),
         "",
-        f"Request `{request.id}` · digest `{request.digest}` (your answer is bound to it)",
-        "",
+        f"Request `{request.id}` · digest `{request.digest}`",
     ]
+
+
+def render_markdown(request: ApprovalRequestRecord) -> str:
+    """The form's description: the request, then what to fill in."""
+    lines = [f"## Approval needed: {request.action}", "", *render_details(request), ""]
     if request.settings.get("principals"):
         lines += [
             "Choose **approve** or **reject**, pick your name and enter your one-time code "
-            "(or API key), then submit. Your answer counts only with your own code or key. "
+            "(or API key), then submit. Your answer is bound to the digest above and counts "
+            "only with your own code or key. "
             f"After {MAX_UI_PROOF_FAILURES} wrong ones, form answers under your name are "
             "locked for this request. A refused answer is explained in this run's logs.",
         ]
     else:
         lines += [
-            "Choose **approve** or **reject**, type your name, then submit.",
+            "Choose **approve** or **reject**, type your name, then submit. Your answer is "
+            "bound to the digest above.",
             "",
             "**Open gate: names are not verified.** Anyone who can resume this run may "
             "answer; the name typed is recorded as given.",

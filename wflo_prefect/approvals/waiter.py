@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
+from wflo_prefect.approvals import artifact
 from wflo_prefect.approvals.decision import ApprovalDecision
 from wflo_prefect.approvals.errors import ApprovalGateError
 from wflo_prefect.approvals.notify import notify_all
@@ -83,8 +84,9 @@ class Waiter:
         current, escalated = apply_deadline(current)
         self.request = current
         if escalated and self.base_key:
-            # The form's approver select lists who may answer now.
+            # The form's approver select and the artifact list who may answer now.
             refresh_form(self.flow_run_id, self.base_key, current)
+            artifact.publish(current)
         if escalated and current.tier < len(self.tiers):
             notify_all(current, self.tiers[current.tier], current.tier)
         return current.status != "pending"
