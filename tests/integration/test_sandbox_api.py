@@ -23,6 +23,7 @@ from wflo_prefect.sandbox import (
     WarmPool,
 )
 from wflo_prefect.sandbox.hardening import LABEL, LABEL_ID, LABEL_OWNER, owner_label
+from wflo_prefect.sandbox.removal import wait_for_removals
 
 pytestmark = pytest.mark.docker
 
@@ -197,6 +198,7 @@ def test_warm_pool_serves_each_container_once(ledger: Ledger, docker_client: Any
     assert ready == 1
     assert first_container != second_container
     assert leftover == ""
+    assert wait_for_removals()  # released in the background
     assert not docker_client.containers.list(all=True, filters={"id": first_container})
     assert not docker_client.containers.list(all=True, filters={"id": second_container})
 

@@ -12,17 +12,16 @@ import contextlib
 import json
 import secrets
 import socket
-import threading
 import time
 from typing import Any
 
 from wflo_prefect.sandbox.execution import (
     FRAME_HEADER,
+    LIVENESS_EVERY,
     ExecOutcome,
     OutputCapture,
+    container_running,
     raw_socket,
-    read_exactly,
-    wait_for_command,
 )
 
 __all__ = ["AttachedRunner"]
@@ -76,13 +75,18 @@ class _Stream:
 
 
 class AttachedRunner:
-    """The attach stream of one container whose main process is the resident runner."""
+    """The attach stream of one container whose main process is the resident runner.
+
+    A run is one write (the job) and reads on the caller's thread until both streams
+    carry the job's end marker: no exec, no thread, no extra engine round trip.
+    """
 
     def __init__(self, client: Any, container_id: str) -> None:
         self._client = client
         self._container_id = container_id
         params = {"stdin": 1, "stream": 1, "stdout": 1, "stderr": 1}
         self._sock = raw_socket(client.api.attach_socket(container_id, params=params))
+        self._frames = bytearray()  # bytes read past the last whole frame
 
     def close(self) -> None:
         """Close the stream (the runner then exits on end of input)."""
@@ -110,16 +114,14 @@ class AttachedRunner:
             "env": environment or {},
             "token": token,
         }
-        self._sock.sendall((json.dumps(job) + "\n").encode())
-        done = threading.Event()
-        reader = threading.Thread(target=self._pump, args=(out, err, done), daemon=True)
-        reader.start()
-        timed_out, died = wait_for_command(
-            done, started + timeout, self._client, self._container_id
-        )
+        timed_out = died = False
+        try:
+            self._sock.sendall((json.dumps(job) + "\n").encode())
+            timed_out, died = self._read_until_ended(out, err, started + timeout)
+        except OSError:
+            died = True
         if timed_out or died:
             self.close()
-            reader.join(timeout=2)
             out.flush()
             err.flush()
         ended = out.ended and err.ended
@@ -136,18 +138,40 @@ class AttachedRunner:
             container_died=died,
         )
 
-    def _pump(self, out: _Stream, err: _Stream, done: threading.Event) -> None:
-        try:
-            while not (out.ended and err.ended):
-                header = read_exactly(self._sock, FRAME_HEADER.size)
-                if len(header) < FRAME_HEADER.size:
-                    return
-                stream, size = FRAME_HEADER.unpack(header)
-                payload = read_exactly(self._sock, size)
-                if len(payload) < size:
-                    return
-                (err if stream == 2 else out).feed(payload)
-        except OSError:
-            return
-        finally:
-            done.set()
+    def _read_until_ended(self, out: _Stream, err: _Stream, deadline: float) -> tuple[bool, bool]:
+        """Feed frames to the streams until both end; ``(timed_out, died)`` otherwise.
+
+        A command's stream may never end when its container is killed from outside,
+        so the container is looked at every :data:`LIVENESS_EVERY` seconds of silence.
+        """
+        next_check = time.perf_counter() + LIVENESS_EVERY
+        while not (out.ended and err.ended):
+            now = time.perf_counter()
+            if now >= deadline:
+                return True, False
+            if now >= next_check:
+                next_check = now + LIVENESS_EVERY
+                if not container_running(self._client, self._container_id):
+                    return False, True
+            self._sock.settimeout(min(0.25, deadline - now))
+            try:
+                chunk = self._sock.recv(65536)
+            except TimeoutError:
+                continue
+            if not chunk:
+                return False, True
+            self._frames += chunk
+            self._feed(out, err)
+        return False, False
+
+    def _feed(self, out: _Stream, err: _Stream) -> None:
+        """Hand every whole frame read so far to its stream."""
+        frames, at = self._frames, 0
+        while len(frames) - at >= FRAME_HEADER.size:
+            stream, size = FRAME_HEADER.unpack_from(frames, at)
+            end = at + FRAME_HEADER.size + size
+            if len(frames) < end:
+                break
+            (err if stream == 2 else out).feed(bytes(frames[at + FRAME_HEADER.size : end]))
+            at = end
+        del frames[:at]

@@ -20,6 +20,7 @@ from typing import Any
 
 __all__ = [
     "FRAME_HEADER",
+    "LIVENESS_EVERY",
     "ExecOutcome",
     "OutputCapture",
     "container_running",
@@ -30,7 +31,7 @@ __all__ = [
 ]
 
 FRAME_HEADER = struct.Struct(">BxxxL")
-_LIVENESS_EVERY = 1.0
+LIVENESS_EVERY = 1.0
 
 
 @dataclass
@@ -122,16 +123,16 @@ def wait_for_command(
     """Wait until ``done`` is set, the deadline passes or the container stops running.
 
     Returns ``(timed_out, died)``; the container is looked at every
-    :data:`_LIVENESS_EVERY` seconds (a command's output stream may never end when its
+    :data:`LIVENESS_EVERY` seconds (a command's output stream may never end when its
     container is killed from outside).
     """
-    next_check = time.perf_counter() + _LIVENESS_EVERY
+    next_check = time.perf_counter() + LIVENESS_EVERY
     while not done.wait(timeout=min(0.25, max(0.0, deadline - time.perf_counter()))):
         now = time.perf_counter()
         if now >= deadline:
             return True, False
         if now >= next_check:
-            next_check = now + _LIVENESS_EVERY
+            next_check = now + LIVENESS_EVERY
             if not container_running(client, container_id):
                 return False, True
     return False, False

@@ -78,7 +78,11 @@ def launch_container(
         if resident:
             # The runner serves until its stdin closes; `timeout` still bounds its life.
             command = ["timeout", str(config.max_lifetime_seconds), *_resident_command()]
-            options["stdin_open"] = True
+            # StdinOnce (docker-py sets it on a create that is not detached): the engine
+            # closes the runner's stdin when our attach stream closes (the sandbox closed,
+            # or this process died, even by SIGKILL); the runner exits, and AutoRemove
+            # has the engine remove the container by itself.
+            options.update(stdin_open=True, auto_remove=True)
         else:
             command = ["sleep", str(config.max_lifetime_seconds)]
         launched.container = client.containers.create(
@@ -86,7 +90,7 @@ def launch_container(
             command,
             name=f"wflo-sandbox-{sandbox_id}",
             labels=sandbox_labels(config, sandbox_id=sandbox_id, role=role),
-            detach=True,
+            detach=not resident,
             **options,
         )
         if resident:

@@ -37,6 +37,7 @@ from wflo_prefect.sandbox.errors import (
 from wflo_prefect.sandbox.execution import ExecOutcome, container_running, run_exec
 from wflo_prefect.sandbox.launch import launch_container
 from wflo_prefect.sandbox.observe import forget_sandbox, record_creation, record_run
+from wflo_prefect.sandbox.removal import remove_container, remove_later
 from wflo_prefect.sandbox.result import SandboxResult
 from wflo_prefect.sandbox.stats import Usage, oom_kills, read_usage
 
@@ -154,8 +155,12 @@ class DockerSandbox:
             )
             self._runner = warm.runner
         else:
-            launched = launch_container(self._client, self.config, sandbox_id=self.id)
+            # A pool's sandbox started cold still gets a runner, so it is released as fast.
+            launched = launch_container(
+                self._client, self.config, sandbox_id=self.id, resident=self._pool is not None
+            )
             self._container, self._teardown = launched.container, launched.teardown
+            self._runner = launched.runner
         self._alive = True
         _open.add(self)
         record_creation(
@@ -170,23 +175,28 @@ class DockerSandbox:
         self.close()
 
     def close(self) -> None:
-        """Remove the container (and its egress network); safe to call twice."""
+        """Remove the container (and its egress network); safe to call twice.
+
+        A sandbox of a :class:`WarmPool` returns at once: its container is ended and
+        removed in the background (:mod:`~wflo_prefect.sandbox.removal`), and it is
+        never handed out again. A sandbox without a pool returns once it is removed.
+        """
         container, self._container = self._container, None
         teardown, self._teardown = self._teardown, []
         runner, self._runner = self._runner, None
         if runner is not None:
-            runner.close()
+            runner.close()  # a warm container's runner exits; the engine then removes it
         self._alive = False
         _open.discard(self)
         if container is None:
             return
-        from docker.errors import NotFound
-
-        with contextlib.suppress(NotFound):
-            container.remove(force=True, v=True)
+        forget_sandbox(self.id)
+        if self._pool is not None:
+            remove_later(self._client, container.id, teardown)
+            return
+        remove_container(self._client, container.id)
         for step in teardown:
             step()
-        forget_sandbox(self.id)
 
     # -- running code -------------------------------------------------------------------
     def run(
