@@ -82,11 +82,11 @@ class _RunScope:
         if self.operation:
             span.set_attribute("wflo.operation", self.operation)
         payload: dict[str, Any] = {"operation": self.operation} if self.operation else {}
-        get_ledger().audit.record(
-            f"{self.kind}_run.started",
-            correlation=correlation,
-            payload=payload,
-        )
+        audit = get_ledger().audit
+        # A task's start and end are committed off its path (see ledger/audit_buffer.py);
+        # a flow's are written before it goes on.
+        write = audit.append if self.kind == "task" else audit.record
+        write(f"{self.kind}_run.started", correlation=correlation, payload=payload)
         _log.info(f"{self.kind}_run.started", name=self.name, operation=self.operation)
         return call
 
@@ -243,9 +243,16 @@ def _record_end(kind: Kind, run_id: str, fallback: Correlation, state: Any, name
         payload["message"] = state.message
     if duration is not None:
         payload["duration_s"] = round(duration, 6)
-    get_ledger().audit.record(
-        f"{kind}_run.{outcome}", correlation=correlation, outcome=outcome, payload=payload
-    )
+    audit = get_ledger().audit
+    if kind == "task":
+        audit.append(
+            f"task_run.{outcome}", correlation=correlation, outcome=outcome, payload=payload
+        )
+    else:
+        audit.flush()  # the run's task events are committed before its end is
+        audit.record(
+            f"flow_run.{outcome}", correlation=correlation, outcome=outcome, payload=payload
+        )
     _log.info(
         f"{kind}_run.{outcome}",
         name=name,

@@ -49,7 +49,8 @@ __all__ = [
 Money = Numeric(20, 10, asdecimal=True)
 
 
-def _uuid() -> str:
+def new_id() -> str:
+    """A new row id (a random UUID, as text)."""
     return str(uuid.uuid4())
 
 
@@ -96,7 +97,7 @@ class AuditEventRow(Base):
         Index("ix_wflo_audit_trace", "trace_id"),
     )
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_uuid)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     event: Mapped[str] = mapped_column(String(100))
     flow_run_id: Mapped[str | None] = mapped_column(String(36))
@@ -121,7 +122,7 @@ class CostEntryRow(Base):
         Index("ix_wflo_cost_lease", "lease_id"),
     )
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_uuid)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     flow_run_id: Mapped[str | None] = mapped_column(String(36))
     task_run_id: Mapped[str | None] = mapped_column(String(36))
@@ -152,7 +153,7 @@ class BudgetRow(Base):
 
     __tablename__ = "wflo_budgets"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_uuid)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(255), unique=True)
     scope: Mapped[str] = mapped_column(String(32))
     scope_value: Mapped[str | None] = mapped_column(String(255))
@@ -175,7 +176,7 @@ class BudgetWindowRow(Base):
     __tablename__ = "wflo_budget_windows"
     __table_args__ = (UniqueConstraint("budget_key", "window_start", name="uq_wflo_budget_window"),)
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_uuid)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     budget_key: Mapped[str] = mapped_column(String(512))
     window_start: Mapped[datetime] = mapped_column(UTCDateTime())
     window_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -203,7 +204,7 @@ class BudgetReservationRow(Base):
         Index("ix_wflo_reservation_window", "window_id", "kind", "status"),
     )
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_uuid)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     window_id: Mapped[str] = mapped_column(ForeignKey("wflo_budget_windows.id"))
     amount_usd: Mapped[Decimal] = mapped_column(Money)
     settled_usd: Mapped[Decimal | None] = mapped_column(Money)
@@ -227,7 +228,7 @@ class ApprovalRequestRow(Base):
     __tablename__ = "wflo_approval_requests"
     __table_args__ = (Index("ix_wflo_approval_status", "status", "created_at"),)
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_uuid)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     flow_run_id: Mapped[str | None] = mapped_column(String(36))
     task_run_id: Mapped[str | None] = mapped_column(String(36))
     action: Mapped[str] = mapped_column(String(255))
@@ -255,7 +256,7 @@ class ApprovalDecisionRow(Base):
         UniqueConstraint("nonce", name="uq_wflo_decision_nonce"),
     )
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_uuid)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     request_id: Mapped[str] = mapped_column(ForeignKey("wflo_approval_requests.id"))
     approver: Mapped[str] = mapped_column(String(255))
     approved: Mapped[bool] = mapped_column(Boolean)
@@ -272,7 +273,7 @@ class PolicyDecisionRow(Base):
     __tablename__ = "wflo_policy_decisions"
     __table_args__ = (Index("ix_wflo_policy_flow_run", "flow_run_id"),)
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_uuid)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     policy_name: Mapped[str] = mapped_column(String(255))
     position: Mapped[int] = mapped_column(Integer, default=0)
@@ -293,7 +294,7 @@ class CompensationRow(Base):
         UniqueConstraint("idempotency_key", name="uq_wflo_compensation_key"),
     )
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_uuid)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     flow_run_id: Mapped[str] = mapped_column(String(36))
     task_run_id: Mapped[str | None] = mapped_column(String(36))
     seq: Mapped[int] = mapped_column(BigInteger)
@@ -316,7 +317,7 @@ class SnapshotRow(Base):
     __tablename__ = "wflo_snapshots"
     __table_args__ = (Index("ix_wflo_snapshot_run", "flow_run_id", "created_at"),)
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_uuid)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     flow_run_id: Mapped[str | None] = mapped_column(String(36))
     task_run_id: Mapped[str | None] = mapped_column(String(36))
     name: Mapped[str] = mapped_column(String(255))

@@ -11,15 +11,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from wflo_prefect.errors import LedgerError
 from wflo_prefect.ledger.approvals import ApprovalRepository
+from wflo_prefect.ledger.audit import AuditRepository
 from wflo_prefect.ledger.compensations import CompensationRepository
 from wflo_prefect.ledger.costs import CostRepository
 from wflo_prefect.ledger.engine import (
@@ -28,10 +27,7 @@ from wflo_prefect.ledger.engine import (
     head_revision,
     upgrade,
 )
-from wflo_prefect.ledger.models import AuditEventRow, utcnow
 from wflo_prefect.ledger.policies import PolicyRepository
-from wflo_prefect.ledger.records import AuditEvent
-from wflo_prefect.observability.correlation import Correlation
 from wflo_prefect.settings import get_settings
 
 __all__ = ["AuditRepository", "Ledger", "get_ledger", "reset_ledger_cache"]
@@ -144,76 +140,8 @@ class Ledger:
         hooks, self._dispose_hooks = self._dispose_hooks, []
         for hook in hooks:
             hook(self)
+        self.audit.close()
         self.engine.dispose()
-
-
-class AuditRepository:
-    """The audit-event log, keyed by flow run id and trace id."""
-
-    def __init__(self, ledger: Ledger) -> None:
-        self._ledger = ledger
-
-    def record(
-        self,
-        event: str,
-        *,
-        correlation: Correlation | None = None,
-        actor: str | None = None,
-        outcome: str | None = None,
-        payload: dict[str, Any] | None = None,
-        occurred_at: datetime | None = None,
-    ) -> AuditEvent:
-        """Append one event to the log, keyed by ``correlation``'s ids; return it as stored."""
-        ids = correlation or Correlation()
-        row = AuditEventRow(
-            event=event,
-            occurred_at=occurred_at or utcnow(),
-            flow_run_id=ids.flow_run_id,
-            task_run_id=ids.task_run_id,
-            trace_id=ids.trace_id,
-            span_id=ids.span_id,
-            flow_name=ids.flow_name,
-            task_name=ids.task_name,
-            deployment_id=ids.deployment_id,
-            actor=actor,
-            outcome=outcome,
-            payload=payload or {},
-        )
-        with self._ledger.transaction() as session:
-            session.add(row)
-            session.flush()
-            return AuditEvent.model_validate(row)
-
-    def for_flow_run(self, flow_run_id: str) -> list[AuditEvent]:
-        """Every event of one flow run (its tasks included), oldest first."""
-        with self._ledger.transaction() as session:
-            rows = session.scalars(
-                select(AuditEventRow)
-                .where(AuditEventRow.flow_run_id == flow_run_id)
-                .order_by(AuditEventRow.occurred_at, AuditEventRow.id)
-            ).all()
-            return [AuditEvent.model_validate(r) for r in rows]
-
-    def for_trace(self, trace_id: str) -> list[AuditEvent]:
-        """Every event sharing one trace id, oldest first."""
-        with self._ledger.transaction() as session:
-            rows = session.scalars(
-                select(AuditEventRow)
-                .where(AuditEventRow.trace_id == trace_id)
-                .order_by(AuditEventRow.occurred_at, AuditEventRow.id)
-            ).all()
-            return [AuditEvent.model_validate(r) for r in rows]
-
-    def recent(self, limit: int = 50, *, event_prefix: str | None = None) -> list[AuditEvent]:
-        """The newest ``limit`` events, newest first, optionally of one kind."""
-        with self._ledger.transaction() as session:
-            query = select(AuditEventRow)
-            if event_prefix:
-                query = query.where(AuditEventRow.event.startswith(event_prefix))
-            rows = session.scalars(
-                query.order_by(AuditEventRow.occurred_at.desc(), AuditEventRow.id).limit(limit)
-            ).all()
-            return [AuditEvent.model_validate(r) for r in rows]
 
 
 _ledgers: dict[str, Ledger] = {}
