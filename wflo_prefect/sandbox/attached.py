@@ -27,6 +27,10 @@ from wflo_prefect.sandbox.execution import (
 __all__ = ["AttachedRunner"]
 
 
+# "<exit code> <seconds>\n" after the marker; anything longer was not written by the runner.
+_MARKER_TAIL = 64
+
+
 class _Stream:
     """One output stream of a job: captured up to the limit, ended by the marker."""
 
@@ -35,13 +39,18 @@ class _Stream:
         self.marker = marker
         self.pending = b""
         self.exit_code: int | None = None
+        self.seconds: float | None = None
         self.found = False
         self.ended = False
 
     def _finish(self) -> None:
+        if len(self.pending) > _MARKER_TAIL:  # not the runner's line: forged by the code
+            self.pending = self.pending[:_MARKER_TAIL] + b"\n"
         if b"\n" in self.pending:
-            code = self.pending.split(b"\n", 1)[0].strip()
+            code, _, seconds = self.pending.split(b"\n", 1)[0].strip().partition(b" ")
             self.exit_code = int(code) if code.lstrip(b"-").isdigit() else None
+            with contextlib.suppress(ValueError):
+                self.seconds = float(seconds)
             self.ended = True
 
     def feed(self, chunk: bytes) -> None:
@@ -136,6 +145,7 @@ class AttachedRunner:
             duration=time.perf_counter() - started,
             timed_out=timed_out,
             container_died=died,
+            command_seconds=err.seconds if ended else None,
         )
 
     def _read_until_ended(self, out: _Stream, err: _Stream, deadline: float) -> tuple[bool, bool]:

@@ -61,6 +61,7 @@ class ExecOutcome:
     duration: float
     timed_out: bool
     container_died: bool
+    command_seconds: float | None = None  # the command's own time, where the runner timed it
 
 
 def raw_socket(sock: Any) -> socket.socket:

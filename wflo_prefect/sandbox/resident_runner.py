@@ -3,7 +3,8 @@
 Standard library only: its source is what warm containers run (``python3 -u -c``).
 It reads one JSON job per line on stdin (argv, base64 stdin, environment, an end
 token), runs the command as a child, copies the child's stdout and stderr to its
-own, and then writes ``\\0WFLO-END <token> <exit code>\\n`` on both. The host
+own, and then writes ``\\0WFLO-END <token> <exit code> <seconds>\\n`` on both (the
+seconds are the command's own time, start to exit, as seen in the container). The host
 talks to it over the container's attach stream, which costs a few milliseconds,
 instead of a ``docker exec``, which costs tens.
 """
@@ -16,6 +17,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from typing import IO
 
 
@@ -63,12 +65,14 @@ def main() -> None:
     """Serve jobs until stdin closes."""
     for line in sys.stdin:
         job = json.loads(line)
+        started = time.perf_counter()
         code = run_job(job)
+        end = f"\0WFLO-END {job['token']} {code} {time.perf_counter() - started:.6f}\n"
         # One marker per stream: Docker relays the two pipes independently, so the
         # host knows a stream is complete only when its own marker has arrived.
-        sys.stdout.buffer.write(f"\0WFLO-END {job['token']} {code}\n".encode())
+        sys.stdout.buffer.write(end.encode())
         sys.stdout.flush()
-        sys.stderr.buffer.write(f"\0WFLO-END {job['token']} {code}\n".encode())
+        sys.stderr.buffer.write(end.encode())
         sys.stderr.flush()
 
 
