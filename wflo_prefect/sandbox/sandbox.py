@@ -122,6 +122,7 @@ class DockerSandbox:
         self._container: Any = None
         self._teardown: list[Any] = []
         self._runner: AttachedRunner | None = None
+        self._owes_first_run = False  # tell the pool when the first run is done
         self._alive = False
         self._lock = threading.Lock()
 
@@ -154,6 +155,7 @@ class DockerSandbox:
                 warm.teardown,
             )
             self._runner = warm.runner
+            self._owes_first_run = True
         else:
             # A pool's sandbox started cold still gets a runner, so it is released as fast.
             launched = launch_container(
@@ -186,6 +188,7 @@ class DockerSandbox:
         runner, self._runner = self._runner, None
         if runner is not None:
             runner.close()  # a warm container's runner exits; the engine then removes it
+        self._first_run_done()
         self._alive = False
         _open.discard(self)
         if container is None:
@@ -322,6 +325,11 @@ class DockerSandbox:
                 f"gVisor), open a new DockerSandbox ({type(exc).__name__}: {exc})",
             ) from exc
 
+    def _first_run_done(self) -> None:
+        owed, self._owes_first_run = self._owes_first_run, False
+        if owed and self._pool is not None:
+            self._pool.first_run_done()
+
     def _require_alive(self) -> None:
         if self._container is None:
             raise SandboxError(
@@ -388,6 +396,7 @@ class DockerSandbox:
             record_run(
                 result, command=shown, correlation=current_correlation(), image=self.config.image
             )
+        self._first_run_done()
         if result.timed_out:
             raise SandboxTimeout(
                 f"The code ran longer than its {limit:g} s timeout; its container was killed",
