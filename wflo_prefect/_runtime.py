@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Generator
@@ -36,6 +37,29 @@ _in_flight: dict[str, tuple[Correlation, float]] = {}
 _in_flight_lock = threading.Lock()
 
 _CONTROL_FLOW = ("Pause", "Abort", "Terminat", "Cancel")
+
+
+class _QuietOwnHooks(logging.Filter):
+    """Drop Prefect's "Running hook ..." / "Hook ... finished" lines for wflo's own hooks.
+
+    wflo records every governed run's end from a Prefect state hook; Prefect logs two
+    INFO lines per hook call, which would add two lines (and two API log writes) to
+    every governed task. The hooks' own work is in the audit log.
+    """
+
+    _HOOKS = ("'task_end_hook'", "'flow_end_hook'")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.msg
+        return not (
+            isinstance(message, str)
+            and ("Running hook" in message or message.startswith("Hook "))
+            and any(hook in message for hook in self._HOOKS)
+        )
+
+
+for _name in ("prefect.task_runs", "prefect.flow_runs"):
+    logging.getLogger(_name).addFilter(_QuietOwnHooks())
 
 
 def _is_control_flow(exc: BaseException) -> bool:
@@ -87,7 +111,10 @@ class _RunScope:
         # a flow's are written before it goes on.
         write = audit.append if self.kind == "task" else audit.record
         write(f"{self.kind}_run.started", correlation=correlation, payload=payload)
-        _log.info(f"{self.kind}_run.started", name=self.name, operation=self.operation)
+        # A task's start and end are in the audit log and Prefect shows its task runs;
+        # in the run's logs they would be two lines per task, so they are DEBUG.
+        log = _log.debug if self.kind == "task" else _log.info
+        log(f"{self.kind}_run.started", name=self.name, operation=self.operation)
         return call
 
 
@@ -253,7 +280,8 @@ def _record_end(kind: Kind, run_id: str, fallback: Correlation, state: Any, name
         audit.record(
             f"flow_run.{outcome}", correlation=correlation, outcome=outcome, payload=payload
         )
-    _log.info(
+    log = _log.debug if kind == "task" else _log.info
+    log(
         f"{kind}_run.{outcome}",
         name=name,
         state=state.name,

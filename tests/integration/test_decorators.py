@@ -201,7 +201,47 @@ def test_bad_prefect_keyword_is_refused_when_decorating() -> None:
         governed_task(not_a_prefect_option=1)(lambda: None)
 
 
-def test_logs_are_json_with_correlation_ids_and_reach_prefect(ledger: Ledger) -> None:
+async def _run_log_messages(flow_run_id: Any, *, at_least: int) -> list[Any]:
+    """The run's logs from Prefect's API (waiting for the log worker to deliver them)."""
+    async with get_client() as client:
+        logs: list[Any] = []
+        for _ in range(50):
+            logs = await client.read_logs(
+                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
+            )
+            if len(logs) >= at_least:
+                break
+            await asyncio.sleep(0.1)
+        return logs
+
+
+@pytest.fixture
+def debug_logs(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """wflo's log level at DEBUG for one test, INFO again afterwards."""
+    from wflo_prefect.observability.logging import configure_logging
+
+    monkeypatch.setenv("PREFECT_INTEGRATIONS_WFLO_LOG_LEVEL", "DEBUG")
+    configure_logging(force=True)
+    yield
+    monkeypatch.delenv("PREFECT_INTEGRATIONS_WFLO_LOG_LEVEL")
+    configure_logging(force=True)
+
+
+def test_a_governed_task_adds_no_lines_to_the_run_logs_at_info(ledger: Ledger) -> None:
+    """At INFO a governed task's run logs are a plain task's: its start and end are DEBUG."""
+    state = sum_flow(n=2, return_state=True)
+    messages = [
+        log.message
+        for log in asyncio.run(_run_log_messages(state.state_details.flow_run_id, at_least=6))
+    ]
+    assert sum("Finished in state" in m for m in messages) == 3  # two tasks and the flow
+    assert not [m for m in messages if "task_run." in m or "hook" in m.lower()], messages
+    assert any('"flow_run.started"' in m for m in messages)
+
+
+def test_logs_are_json_with_correlation_ids_and_reach_prefect(
+    ledger: Ledger, debug_logs: None
+) -> None:
     """wflo's log lines are JSON with run and trace ids, and are stored in the run's logs."""
     with capture_logs() as lines:
         state = sum_flow(n=1, return_state=True)

@@ -52,6 +52,7 @@ def _add_correlation(
 
 
 _PROCESSORS: list[Any] = [
+    structlog.stdlib.filter_by_level,  # a disabled level costs nothing further
     structlog.contextvars.merge_contextvars,
     _add_correlation,
     structlog.stdlib.add_log_level,

@@ -84,6 +84,27 @@ _PHONE = re.compile(
 _CARD = re.compile(r"(?<![\d.])[2-6](?:[ \-]?\d){12,18}(?![\d.])")
 
 
+# Fields wflo fills itself with ids, levels and timestamps: a value of that shape
+# cannot hold a secret, so it skips the patterns (they are on every log line).
+_GENERATED_FIELDS = frozenset(
+    {
+        "flow_run_id",
+        "task_run_id",
+        "trace_id",
+        "span_id",
+        "deployment_id",
+        "request_id",
+        "sandbox_id",
+        "level",
+        "logger",
+        "timestamp",
+    }
+)
+_GENERATED_SHAPE = re.compile(r"[0-9a-fA-F\-]{1,40}|[a-z_.]{1,64}|[0-9T:.+\-Z]{1,40}")
+_CACHE_SIZE = 2048
+_CACHE_MAX_LEN = 256
+
+
 def _luhn(digits: str) -> bool:
     total = 0
     for i, ch in enumerate(reversed(digits)):
@@ -133,6 +154,8 @@ class Scrubber:
         self._secrets: set[str] = set()
         self._secret_re: re.Pattern[str] | None = None
         self._lock = threading.Lock()
+        # Short values repeat (event names, task names, states): scrub each once.
+        self._cache: dict[str, str] = {}
         for value in secrets:
             self.add_secret(value)
 
@@ -147,9 +170,22 @@ class Scrubber:
             self._secrets.add(text)
             ordered = sorted(self._secrets, key=len, reverse=True)
             self._secret_re = re.compile("|".join(re.escape(s) for s in ordered))
+            self._cache = {}
 
     def text(self, value: str) -> str:
         """``value`` with every secret and configured personal datum replaced."""
+        cache = self._cache
+        done = cache.get(value)
+        if done is not None:
+            return done
+        scrubbed = self._scrub(value)
+        if len(value) <= _CACHE_MAX_LEN:
+            if len(cache) >= _CACHE_SIZE:
+                cache.clear()
+            cache[value] = scrubbed
+        return scrubbed
+
+    def _scrub(self, value: str) -> str:
         known = self._secret_re
         if known is not None:
             value = known.sub(REDACTED, value)
@@ -182,6 +218,12 @@ class Scrubber:
     def event(self, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         """Scrub a structlog event dict in place (and return it)."""
         for key, item in list(event.items()):
+            if (
+                key in _GENERATED_FIELDS
+                and isinstance(item, str)
+                and _GENERATED_SHAPE.fullmatch(item)
+            ):
+                continue
             event[key] = self.value(item, key)
         return event
 
