@@ -122,7 +122,7 @@ class DockerSandbox:
         self._container: Any = None
         self._teardown: list[Any] = []
         self._runner: AttachedRunner | None = None
-        self._owes_first_run = False  # tell the pool when the first run is done
+        self._from_pool = False  # took a warm container: tell the pool when closed
         self._alive = False
         self._lock = threading.Lock()
 
@@ -155,7 +155,7 @@ class DockerSandbox:
                 warm.teardown,
             )
             self._runner = warm.runner
-            self._owes_first_run = True
+            self._from_pool = True
         else:
             # A pool's sandbox started cold still gets a runner, so it is released as fast.
             launched = launch_container(
@@ -188,7 +188,6 @@ class DockerSandbox:
         runner, self._runner = self._runner, None
         if runner is not None:
             runner.close()  # a warm container's runner exits; the engine then removes it
-        self._first_run_done()
         self._alive = False
         _open.discard(self)
         if container is None:
@@ -196,6 +195,9 @@ class DockerSandbox:
         forget_sandbox(self.id)
         if self._pool is not None:
             remove_later(self._client, container.id, teardown)
+            if self._from_pool:  # last: the pool's refill then runs after this call
+                self._from_pool = False
+                self._pool.sandbox_closed()
             return
         remove_container(self._client, container.id)
         for step in teardown:
@@ -325,11 +327,6 @@ class DockerSandbox:
                 f"gVisor), open a new DockerSandbox ({type(exc).__name__}: {exc})",
             ) from exc
 
-    def _first_run_done(self) -> None:
-        owed, self._owes_first_run = self._owes_first_run, False
-        if owed and self._pool is not None:
-            self._pool.first_run_done()
-
     def _require_alive(self) -> None:
         if self._container is None:
             raise SandboxError(
@@ -396,7 +393,6 @@ class DockerSandbox:
             record_run(
                 result, command=shown, correlation=current_correlation(), image=self.config.image
             )
-        self._first_run_done()
         if result.timed_out:
             raise SandboxTimeout(
                 f"The code ran longer than its {limit:g} s timeout; its container was killed",

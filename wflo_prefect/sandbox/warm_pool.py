@@ -29,7 +29,7 @@ __all__ = ["REFILL_GRACE", "WarmPool"]
 
 _log = get_logger("sandbox")
 
-REFILL_GRACE = 1.0  # seconds a refill waits at most for a taken sandbox's first run
+REFILL_GRACE = 1.0  # seconds a refill waits at most for a taken sandbox to close
 
 
 class WarmPool:
@@ -53,7 +53,7 @@ class WarmPool:
         self._filler: threading.Thread | None = None
         self._client: Any = None
         self._error: Exception | None = None
-        self._first_runs = 0  # sandboxes taken whose first run has not finished yet
+        self._taken_open = 0  # sandboxes taken from the pool and not closed yet
 
     def __enter__(self) -> WarmPool:
         return self.start()
@@ -84,20 +84,20 @@ class WarmPool:
     def take(self) -> Launched | None:
         """An idle started container, or None when the pool is empty (caller starts cold).
 
-        The replacement starts once the taker calls :meth:`first_run_done` (after its
-        first run, or when it closes), or after :data:`REFILL_GRACE` seconds.
+        The replacement starts once the taker calls :meth:`sandbox_closed`, or after
+        :data:`REFILL_GRACE` seconds.
         """
         with self._cond:
             launched = self._idle.popleft() if self._idle else None
             if launched is not None:
-                self._first_runs += 1
+                self._taken_open += 1
             self._cond.notify_all()
         return launched
 
-    def first_run_done(self) -> None:
-        """A sandbox taken from the pool finished its first run (or closed): refill now."""
+    def sandbox_closed(self) -> None:
+        """A sandbox taken from the pool closed: start its replacement now."""
         with self._cond:
-            self._first_runs = max(0, self._first_runs - 1)
+            self._taken_open = max(0, self._taken_open - 1)
             self._cond.notify_all()
 
     @property
@@ -109,11 +109,12 @@ class WarmPool:
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._closed or len(self._idle) < self.size)
-                # Starting a container costs the engine ~0.2 s of CPU; on a small machine
-                # that slows a sandbox's first run several-fold (p50 ~6 ms -> ~17 ms on 2
-                # cores). Wait until the sandboxes just taken have had their first run.
+                # Starting a container costs the engine ~0.2 s of CPU and this process
+                # some Python (the GIL): on a small machine that slows the runs of the
+                # sandbox just taken several-fold (a warm call's p50 ~6 ms -> ~17 ms on 2
+                # cores). So wait until it closes, or for the grace period if it is held.
                 self._cond.wait_for(
-                    lambda: self._closed or self._first_runs == 0, timeout=REFILL_GRACE
+                    lambda: self._closed or self._taken_open == 0, timeout=REFILL_GRACE
                 )
                 if self._closed:
                     return
