@@ -112,8 +112,8 @@ def test_released_sandbox_is_never_handed_out_again(ledger: Ledger, docker_clien
     assert _wait_until(lambda: not any(_containers(docker_client, owner)))
 
 
-def test_pool_refills_while_a_taken_sandbox_has_not_run_yet(ledger: Ledger) -> None:
-    """A refill waits for a taken sandbox's first run only for a grace period, not for ever."""
+def test_pool_refills_while_a_taken_sandbox_is_held(ledger: Ledger) -> None:
+    """A refill waits for a taken sandbox to close only for a grace period, not for ever."""
     with WarmPool(SandboxConfig(), size=1) as pool, pool.sandbox() as held:
         refilled = _wait_until(lambda: pool.idle == 1)
         assert held.run("true").exit_code == 0
