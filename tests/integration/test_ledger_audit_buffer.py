@@ -129,3 +129,22 @@ def test_a_forked_child_does_not_write_its_parents_queued_rows() -> None:
     buffer.close()
     assert os.waitstatus_to_exitcode(status) == 0
     assert written == [(os.getpid(), 1)]
+
+
+def test_a_row_the_database_can_never_take_does_not_hold_up_the_others(ledger: Ledger) -> None:
+    """A permanently refused row (a duplicate id) is skipped and logged; the rest are stored."""
+    url = ledger.engine.url.render_as_string(hide_password=False)
+    ids = Correlation(flow_run_id="run-poison")
+    first = ledger.audit.record("flow_run.started", correlation=ids)
+    good = ledger.audit._values("task_run.started", ids, None, None, {}, None)
+    poison = {**ledger.audit._values("task_run.started", ids, None, None, {}, None), "id": first.id}
+    later = ledger.audit._values("task_run.completed", ids, None, "completed", {}, None)
+    buffer = AuditBuffer(ledger.audit._insert, name="poison")
+    for row in (good, poison, later):
+        buffer.append(row)
+    buffer.close()
+    assert _stored(url, "run-poison") == [
+        "flow_run.started",
+        "task_run.started",
+        "task_run.completed",
+    ]

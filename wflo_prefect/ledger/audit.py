@@ -78,7 +78,7 @@ class AuditRepository:
         correlation: Correlation | None = None,
         outcome: str | None = None,
         payload: dict[str, Any] | None = None,
-    ) -> AuditEvent:
+    ) -> None:
         """Append one event, committed off the caller's path within a few tens of ms.
 
         For the high-volume events on the path of every governed task (its start and
@@ -86,9 +86,7 @@ class AuditRepository:
         Reads through this repository, and :meth:`flush`, see every appended event.
         """
         self._ledger.ensure_schema()  # a ledger that cannot be opened fails the caller
-        values = self._values(event, correlation, None, outcome, payload, None)
-        self._buffer.append(values)
-        return AuditEvent.model_validate(values)
+        self._buffer.append(self._values(event, correlation, None, outcome, payload, None))
 
     def flush(self) -> None:
         """Commit every event appended so far."""

@@ -131,20 +131,34 @@ class AuditBuffer:
         return self._pending[:_MAX_BATCH]
 
     def _commit(self, batch: list[dict[str, Any]]) -> bool:
-        """Write ``batch`` (outside the lock); True when it was committed."""
+        """Write ``batch`` (outside the lock); True when it is done with."""
         try:
             self._write(batch)
         except Exception as exc:  # the database's own error, kept for flush() to report
-            with self._cond:
-                if self._error is None:
-                    _log.warning("audit events not written yet, will retry: %s", exc)
-                self._error = exc
-            return False
+            if _transient(exc) or not self._write_one_by_one(batch):
+                with self._cond:
+                    if self._error is None:
+                        _log.warning("audit events not written yet, will retry: %s", exc)
+                    self._error = exc
+                return False
         with self._cond:
             del self._pending[: len(batch)]
             self._committed += len(batch)
             self._error = None
             self._cond.notify_all()
+        return True
+
+    def _write_one_by_one(self, batch: list[dict[str, Any]]) -> bool:
+        """Write a batch one row at a time after a permanent error (a row the database can
+        never take must not hold up the others): such a row is logged whole, at ERROR, and
+        skipped. False when the database fails for every row alike (retry the batch)."""
+        for row in batch:
+            try:
+                self._write([row])
+            except Exception as exc:  # classified just below
+                if _transient(exc):
+                    return False
+                _log.error("audit event refused by the ledger, not recorded: %r (%s)", row, exc)
         return True
 
     def _drain_inline(self) -> None:
@@ -176,6 +190,14 @@ class AuditBuffer:
                 batch = self._take_batch()
             if not self._commit(batch):
                 time.sleep(_RETRY_EVERY)
+
+
+def _transient(exc: BaseException) -> bool:
+    """Whether a write may succeed later (database down, locked) rather than never."""
+    from sqlalchemy.exc import OperationalError
+
+    cause = exc.__cause__ if isinstance(exc, LedgerError) else exc
+    return isinstance(cause, OperationalError)
 
 
 def _reset_after_fork() -> None:
