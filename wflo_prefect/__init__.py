@@ -17,10 +17,12 @@ from wflo_prefect._version import __version__
 if _typing.TYPE_CHECKING:
     from wflo_prefect.approvals import (
         ApprovalDecision,
+        ApprovalGateError,
         ApprovalPolicy,
         ApprovalRejected,
         ApprovalTimeout,
         Approvers,
+        DecisionRefused,
         EmailApprovalChannel,
         PagerDutyApprovalChannel,
         SlackApprovalChannel,
@@ -45,6 +47,7 @@ if _typing.TYPE_CHECKING:
         WfloCustomPrice,
         estimate_cost,
         instrument,
+        metered_call,
         record_llm_usage,
     )
     from wflo_prefect.decorators import (
@@ -92,6 +95,7 @@ if _typing.TYPE_CHECKING:
 # The module that defines each public name.
 _SOURCES: dict[str, str] = {
     "ApprovalDecision": "wflo_prefect.approvals",
+    "ApprovalGateError": "wflo_prefect.approvals",
     "ApprovalPolicy": "wflo_prefect.approvals",
     "ApprovalRejected": "wflo_prefect.approvals",
     "ApprovalRule": "wflo_prefect.policies",
@@ -104,6 +108,7 @@ _SOURCES: dict[str, str] = {
     "Condition": "wflo_prefect.policies",
     "ConfigurationError": "wflo_prefect.errors",
     "CustomPrice": "wflo_prefect.costs",
+    "DecisionRefused": "wflo_prefect.approvals",
     "DockerSandbox": "wflo_prefect.sandbox",
     "EmailApprovalChannel": "wflo_prefect.approvals",
     "Halt": "wflo_prefect.policies",
@@ -142,6 +147,7 @@ _SOURCES: dict[str, str] = {
     "governed_task": "wflo_prefect.decorators",
     "instrument": "wflo_prefect.costs",
     "list_snapshots": "wflo_prefect.compensation",
+    "metered_call": "wflo_prefect.costs",
     "record_llm_usage": "wflo_prefect.costs",
     "require_approval": "wflo_prefect.approvals",
     "restore_snapshot": "wflo_prefect.compensation",
@@ -152,6 +158,7 @@ _SOURCES: dict[str, str] = {
 
 __all__ = [
     "ApprovalDecision",
+    "ApprovalGateError",
     "ApprovalPolicy",
     "ApprovalRejected",
     "ApprovalRule",
@@ -164,6 +171,7 @@ __all__ = [
     "Condition",
     "ConfigurationError",
     "CustomPrice",
+    "DecisionRefused",
     "DockerSandbox",
     "EmailApprovalChannel",
     "Halt",
@@ -203,6 +211,7 @@ __all__ = [
     "governed_task",
     "instrument",
     "list_snapshots",
+    "metered_call",
     "record_llm_usage",
     "require_approval",
     "restore_snapshot",

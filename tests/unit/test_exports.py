@@ -61,3 +61,8 @@ def test_importing_the_package_does_not_import_prefect() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
     )
     assert out.stdout.split() == ["[]", "True"]
+
+
+def test_every_lazy_name_is_public() -> None:
+    """The lazy import table names exactly the public names (no hidden or missing ones)."""
+    assert set(wflo_prefect._SOURCES) == set(wflo_prefect.__all__) - {"__version__"}
