@@ -87,6 +87,20 @@ def test_a_container_kept_alive_by_its_code_is_removed_by_force(
         assert _gone(docker_client, f"{LABEL_ID}={box.id}")
 
 
+def test_a_warm_gvisor_sandbox_ended_by_a_memory_bomb_is_reported_oom_killed(
+    ledger: Ledger, docker_client: Any
+) -> None:
+    """gVisor ends the whole container on OOM and the engine removes it; the run still says so."""
+    with (
+        WarmPool(SandboxConfig(runtime="runsc", memory_limit="128m"), size=1) as pool,
+        pool.sandbox() as box,
+    ):
+        bomb = box.run_python("x = []\nwhile True:\n    x.append(bytearray(10 * 1024 * 1024))")
+    assert bomb.oom_killed
+    assert bomb.exit_code == 137
+    assert _gone(docker_client, f"{LABEL_ID}={box.id}")
+
+
 def test_released_sandbox_is_never_handed_out_again(ledger: Ledger, docker_client: Any) -> None:
     """Every sandbox a pool hands out, held together or one after another, is a fresh container."""
     seen: list[str] = []
