@@ -9,17 +9,24 @@ laptop: an embedded SQLite ledger under the Prefect home, JSON logs, no network.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from prefect.settings import get_current_settings
 from prefect.settings.base import PrefectBaseSettings, build_settings_config
 from pydantic import Field, SecretStr
 
+from wflo_prefect._validation import ValidatedModel
+from wflo_prefect.errors import ConfigurationError, WfloError
+
 __all__ = ["WfloSettings", "get_settings"]
 
 
-class WfloSettings(PrefectBaseSettings):
+class WfloSettings(ValidatedModel, PrefectBaseSettings):
     """Settings of wflo-prefect (``PREFECT_INTEGRATIONS_WFLO_*``)."""
+
+    wflo_docs: ClassVar[str | None] = "settings.md"
+    wflo_error: ClassVar[type[WfloError]] = ConfigurationError
+    wflo_hints: ClassVar[dict[str, str]] = {}  # one per field, set below the class
 
     model_config = build_settings_config(("integrations", "wflo"))
 
@@ -149,3 +156,9 @@ class WfloSettings(PrefectBaseSettings):
 def get_settings() -> WfloSettings:
     """Read the settings now (environment, profile and toml files)."""
     return WfloSettings()
+
+
+WfloSettings.wflo_hints = {
+    name: f"Set PREFECT_INTEGRATIONS_WFLO_{name.upper()} to a valid value (or unset it)"
+    for name in WfloSettings.model_fields
+}

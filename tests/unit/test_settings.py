@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
+from wflo_prefect.errors import ConfigurationError
 from wflo_prefect.settings import WfloSettings
 
 
@@ -50,7 +50,8 @@ def test_prefect_toml_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
 
 
 def test_invalid_value_names_the_field(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A bad value is refused with the field named."""
+    """A bad value is a ConfigurationError naming the field and its environment variable."""
     monkeypatch.setenv("PREFECT_INTEGRATIONS_WFLO_METRICS_PORT", "70000")
-    with pytest.raises(ValidationError, match="metrics_port"):
+    with pytest.raises(ConfigurationError, match="metrics_port") as caught:
         WfloSettings()
+    assert "PREFECT_INTEGRATIONS_WFLO_METRICS_PORT" in str(caught.value)

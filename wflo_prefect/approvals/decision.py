@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from wflo_prefect._validation import ValidatedModel
 from wflo_prefect.ledger.approvals import ApprovalRequestRecord, ApprovalVoteRecord
 
 __all__ = ["ApprovalDecision"]
 
 
-class ApprovalDecision(BaseModel):
+class ApprovalDecision(ValidatedModel, BaseModel):
     """The outcome of an approval request."""
+
+    wflo_docs: ClassVar[str | None] = "approvals.md"
 
     model_config = ConfigDict(frozen=True)
 

@@ -19,6 +19,7 @@ import anyio.to_thread
 from prefect.context import FlowRunContext, TaskRunContext
 from pydantic import ValidationError
 
+from wflo_prefect._validation import usage_error
 from wflo_prefect.approvals import artifact
 from wflo_prefect.approvals.channels.base import ApprovalChannel
 from wflo_prefect.approvals.decision import ApprovalDecision
@@ -26,7 +27,7 @@ from wflo_prefect.approvals.digest import canonical_details, digest_of
 from wflo_prefect.approvals.errors import ApprovalRejected, ApprovalTimeout
 from wflo_prefect.approvals.events import announce
 from wflo_prefect.approvals.notify import close_all
-from wflo_prefect.approvals.policy import ApprovalPolicy, EscalationTier, OnTimeout, usage_error
+from wflo_prefect.approvals.policy import ApprovalPolicy, EscalationTier, OnTimeout
 from wflo_prefect.approvals.principals import Approvers
 from wflo_prefect.approvals.request import create_request, waiter_info
 from wflo_prefect.approvals.suspend import suspend_until_settled
@@ -90,7 +91,7 @@ def require_approval(
             EscalationTier.model_validate(t) if isinstance(t, Mapping) else t for t in escalation
         ]
     except ValidationError as exc:
-        raise usage_error("require_approval(escalation=...)", exc) from None
+        raise usage_error("require_approval(escalation=...)", exc, docs="approvals.md") from None
     # ApprovalPolicy raises InvalidArgumentError (a WfloError) for any bad argument.
     policy = ApprovalPolicy(
         action=action,

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
+from wflo_prefect._validation import ValidatedModel
 from wflo_prefect.approvals.principals import Approvers
 from wflo_prefect.errors import InvalidArgumentError
 
-__all__ = ["ApprovalPolicy", "EscalationTier", "OnTimeout", "approval_seconds", "usage_error"]
+__all__ = ["ApprovalPolicy", "EscalationTier", "OnTimeout", "approval_seconds"]
 
 OnTimeout = Literal["reject", "approve", "escalate", "fail"]
 
@@ -26,14 +26,21 @@ def approval_seconds(value: float | timedelta | None) -> float | None:
     """Seconds of a timeout given as a number or a ``timedelta``."""
     if value is None:
         return None
-    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, int | float | str):
+        seconds = float(value)
+    else:  # a ValueError, so pydantic reports it against the field
+        raise ValueError(f"a timeout is seconds or a timedelta, not {type(value).__name__}")
     if seconds <= 0:
         raise ValueError(f"a timeout must be positive, got {value!r}")
     return seconds
 
 
-class EscalationTier(BaseModel):
+class EscalationTier(ValidatedModel, BaseModel):
     """Who is added, and notified, when the previous tier's deadline passes."""
+
+    wflo_docs: ClassVar[str | None] = "approvals.md"
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
@@ -49,13 +56,15 @@ class EscalationTier(BaseModel):
         return seconds
 
 
-class ApprovalPolicy(BaseModel):
+class ApprovalPolicy(ValidatedModel, BaseModel):
     """A human approval a governed task or flow needs before it runs.
 
     The same fields as the keywords of :func:`~wflo_prefect.require_approval`;
     ``action`` defaults to the task's ``operation`` or name, and the details are
     the call's bound arguments.
     """
+
+    wflo_docs: ClassVar[str | None] = "approvals.md"
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
@@ -76,12 +85,6 @@ class ApprovalPolicy(BaseModel):
     @classmethod
     def _seconds(cls, value: Any) -> float | None:
         return approval_seconds(value)
-
-    def __init__(self, **data: Any) -> None:
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            raise usage_error("ApprovalPolicy", exc) from None
 
     @model_validator(mode="after")
     def _coherent(self) -> ApprovalPolicy:
@@ -119,18 +122,3 @@ def _refuse_unverifiable(policy: ApprovalPolicy) -> None:
             hint="Name the approvers and pass principals= (an Approvers block), or use quorum=1",
             docs="approvals.md",
         )
-
-
-def usage_error(where: str, exc: ValidationError) -> InvalidArgumentError:
-    """The package's usage error for a pydantic validation failure (ours kept as raised)."""
-    first = exc.errors()[0]
-    own = (first.get("ctx") or {}).get("error")
-    if isinstance(own, InvalidArgumentError):
-        return own
-    field = ".".join(str(p) for p in first.get("loc", ()))
-    return InvalidArgumentError(
-        f"{where} got an invalid argument" + (f" ({field})" if field else ""),
-        value=first.get("input"),
-        hint=first["msg"],
-        docs="approvals.md",
-    )

@@ -12,10 +12,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterable
+from typing import ClassVar
 
 from prefect.blocks.core import Block
 from pydantic import BaseModel, ConfigDict, Field
 
+from wflo_prefect._validation import ValidatedModel
 from wflo_prefect.errors import InvalidArgumentError
 
 __all__ = ["Approvers", "Principal", "hash_api_key", "key_matches", "same_text"]
@@ -60,8 +62,10 @@ class Principal(BaseModel):
     )
 
 
-class Approvers(Block):
+class Approvers(ValidatedModel, Block):
     """The directory of approvers: users and groups of users."""
+
+    wflo_docs: ClassVar[str | None] = "approvals.md"
 
     _block_type_name = "wflo Approvers"
     _block_type_slug = "wflo-approvers"

@@ -9,18 +9,22 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import ClassVar
 
 from prefect.blocks.core import Block
 from pydantic import Field
 
+from wflo_prefect._validation import ValidatedModel
 from wflo_prefect.costs.budget import Budget, OnExceeded, Period, Scope
 from wflo_prefect.costs.prices import CustomPrice, register_price
 
 __all__ = ["WfloBudget", "WfloCustomPrice"]
 
 
-class WfloBudget(Block):
+class WfloBudget(ValidatedModel, Block):
     """A budget (limit, scope, period, thresholds, action) kept as a Prefect block."""
+
+    wflo_docs: ClassVar[str | None] = "costs.md"
 
     _block_type_name = "wflo Budget"
     _block_type_slug = "wflo-budget"
@@ -62,8 +66,10 @@ class WfloBudget(Block):
         )
 
 
-class WfloCustomPrice(Block):
+class WfloCustomPrice(ValidatedModel, Block):
     """A custom price for one provider's model, per million tokens."""
+
+    wflo_docs: ClassVar[str | None] = "costs.md"
 
     _block_type_name = "wflo Custom Price"
     _block_type_slug = "wflo-custom-price"

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from wflo_prefect._validation import usage_error
 from wflo_prefect.errors import InvalidArgumentError
 from wflo_prefect.observability.notify import check_target
 
@@ -67,15 +68,7 @@ class Budget(BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as exc:
-            error = exc.errors()[0]
-            field = ".".join(str(p) for p in error["loc"]) or "budget"
-            bad = error.get("input")
-            raise InvalidArgumentError(
-                f"Budget({field}=...) is invalid: {error['msg']}",
-                value=bad,
-                hint=_HINTS.get(field.split(".")[0], "See the Budget arguments"),
-                docs="costs.md#budgets",
-            ) from None
+            raise usage_error("Budget", exc, docs="costs.md#budgets", hints=_HINTS) from None
         if self.scope == "tag" and not self.scope_value:
             raise InvalidArgumentError(
                 "Budget(scope='tag') needs the tag it applies to",
@@ -95,6 +88,8 @@ class Budget(BaseModel):
     def _thresholds(cls, value: Any) -> Any:
         if isinstance(value, (int, float, str, Decimal)):
             value = (value,)
+        if not isinstance(value, list | tuple | set | frozenset):
+            raise ValueError(f"thresholds are fractions of the limit, not {type(value).__name__}")
         items = [Decimal(repr(v)) if isinstance(v, float) else v for v in value]
         return tuple(items)
 
@@ -109,6 +104,8 @@ class Budget(BaseModel):
     @field_validator("notify", mode="before")
     @classmethod
     def _targets(cls, value: Any) -> Any:
+        if not isinstance(value, str | list | tuple):
+            raise ValueError(f"notify targets are block names, not {type(value).__name__}")
         items = (value,) if isinstance(value, str) else tuple(value)
         return tuple(check_target(item) for item in items)
 

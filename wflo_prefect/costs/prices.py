@@ -15,10 +15,11 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from wflo_prefect._validation import ValidatedModel
 from wflo_prefect.costs.errors import UnknownModelPrice
 
 if TYPE_CHECKING:
@@ -36,8 +37,10 @@ __all__ = [
 _MILLION = Decimal(1_000_000)
 
 
-class CustomPrice(BaseModel):
+class CustomPrice(ValidatedModel, BaseModel):
     """A price you set for a provider's model (per million tokens, USD)."""
+
+    wflo_docs: ClassVar[str | None] = "costs.md#prices"
 
     model_config = ConfigDict(frozen=True)
 

@@ -8,10 +8,11 @@ what a policy has already forbidden.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from wflo_prefect._validation import ValidatedModel
 from wflo_prefect.observability.notify import check_target
 from wflo_prefect.policies.targets import parse_target
 
@@ -20,12 +21,14 @@ __all__ = ["Action", "AuditLog", "Halt", "HaltExecution", "Notify", "RequireAppr
 _UNSET: Any = object()
 
 
-class _Action(BaseModel):
+class _Action(ValidatedModel, BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
 
 class AuditLog(_Action):
     """Write an entry to the audit log (and let the run go on)."""
+
+    wflo_docs: ClassVar[str | None] = "policies.md"
 
     kind: Literal["audit_log"] = "audit_log"
     severity: Literal["low", "medium", "high", "critical"] = Field(

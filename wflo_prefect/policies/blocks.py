@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from prefect.blocks.core import Block
 from pydantic import Field
 
+from wflo_prefect._validation import ValidatedModel
 from wflo_prefect.policies.files import load_policies
 from wflo_prefect.policies.policy import Policy
 
 __all__ = ["WfloPolicySet"]
 
 
-class WfloPolicySet(Block):
+class WfloPolicySet(ValidatedModel, Block):
     """A rule book saved in Prefect: load it by name, pass it to ``policies=`` or
     ``set_global_policies``. Its policies are checked when the block is built or loaded.
     """
+
+    wflo_docs: ClassVar[str | None] = "policies.md"
 
     _block_type_name = "wflo Policy Set"
     _block_type_slug = "wflo-policy-set"

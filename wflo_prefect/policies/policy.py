@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
-from wflo_prefect.errors import InvalidArgumentError, WfloError
+from wflo_prefect._validation import ValidatedModel
+from wflo_prefect.errors import InvalidArgumentError
 from wflo_prefect.policies.actions import Action, AuditLog, RequireApproval
 from wflo_prefect.policies.condition import CompiledCondition, compile_condition, used_names
 from wflo_prefect.policies.variables import POINTS, TYPES, names_at, types_at
@@ -45,15 +46,6 @@ class Condition:
         return hash(self.text)
 
 
-def _own_error(exc: ValidationError) -> Exception:
-    """The package's own error inside a ValidationError, or the ValidationError."""
-    for error in exc.errors():
-        inner = (error.get("ctx") or {}).get("error")
-        if isinstance(inner, WfloError):
-            return inner
-    return exc
-
-
 def _infer_points(condition: str) -> tuple[Point, ...]:
     """``run`` when the condition's names exist there, else every point where they do."""
     names = used_names(condition, TYPES)
@@ -70,13 +62,15 @@ def _infer_points(condition: str) -> tuple[Point, ...]:
     return where  # type: ignore[return-value]  # a subset of POINTS
 
 
-class Policy(BaseModel):
+class Policy(ValidatedModel, BaseModel):
     """A rule: when ``condition`` holds at one of the ``on`` points, take ``actions``.
 
     The condition is type-checked and compiled when the policy is built, so a
     typo, an unknown name, function or field, or a type error fails at import
     time with its position, never in the middle of a run.
     """
+
+    wflo_docs: ClassVar[str | None] = "policies.md"
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -113,14 +107,6 @@ class Policy(BaseModel):
     @classmethod
     def _point_or_points(cls, value: Any) -> Any:
         return (value,) if isinstance(value, str) else value
-
-    def __init__(self, **data: Any) -> None:
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            # The error naming the condition reaches the caller as itself, not
-            # wrapped in pydantic's ValidationError.
-            raise _own_error(exc) from None
 
     def model_post_init(self, context: Any, /) -> None:
         # After validation, from __init__ and from model_validate (files, blocks) alike.

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from prefect.blocks.core import Block
 
+from wflo_prefect._validation import ValidatedModel
 from wflo_prefect.approvals.decision import ApprovalDecision
 from wflo_prefect.ledger.approvals import ApprovalRequestRecord
 
@@ -53,8 +54,10 @@ class Delivery:
     ref: dict[str, Any] = field(default_factory=dict)
 
 
-class ApprovalChannel(Block):
+class ApprovalChannel(ValidatedModel, Block):
     """Base of approval notification channels."""
+
+    wflo_docs: ClassVar[str | None] = "approvals.md"
 
     _block_type_name = "wflo Approval Channel"
     _description = "Base of the channels that notify approvers of a request."
