@@ -23,7 +23,6 @@ What ends a container, from the first line of defence to the last:
 from __future__ import annotations
 
 import atexit
-import contextlib
 import os
 import threading
 import time
@@ -50,18 +49,29 @@ class _Removal:
 def remove_container(client: Any, container_id: str) -> None:
     """Remove a container (forced, with its volumes) and return once it is gone."""
     from docker.errors import APIError, NotFound
+    from requests import RequestException
 
-    try:
-        client.api.remove_container(container_id, force=True, v=True)
-    except NotFound:
-        return
-    except APIError as exc:
-        if "already in progress" not in str(exc):
-            raise
-        # The engine is removing it itself (AutoRemove): wait until it is gone, so the
-        # teardown after it (its network) finds nothing attached.
-        with contextlib.suppress(NotFound):
-            client.api.wait(container_id, condition="removed", timeout=60)
+    failure: APIError | None = None
+    for _ in range(3):
+        try:
+            client.api.remove_container(container_id, force=True, v=True)
+            return
+        except NotFound:
+            return
+        except APIError as exc:
+            failure = exc
+        # A conflict with the engine's own removal (AutoRemove: "already in progress",
+        # or the kill of a container that stopped by itself meanwhile): wait until the
+        # engine is done, so the teardown after it (its network) finds nothing attached.
+        try:
+            client.api.wait(container_id, condition="removed", timeout=10)
+            return
+        except NotFound:
+            return
+        except (APIError, RequestException) as exc:  # not being removed after all: again
+            _log.debug("sandbox.remove_retry", container=container_id, error=str(exc))
+    assert failure is not None
+    raise failure
 
 
 class _Remover:

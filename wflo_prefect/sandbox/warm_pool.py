@@ -12,8 +12,10 @@ image.
 
 from __future__ import annotations
 
+import atexit
 import threading
 import uuid
+import weakref
 from collections import deque
 from typing import Any
 
@@ -29,6 +31,16 @@ from wflo_prefect.sandbox.sandbox import DockerSandbox
 __all__ = ["REFILL_GRACE", "WarmPool"]
 
 _log = get_logger("sandbox")
+_open: weakref.WeakSet[WarmPool] = weakref.WeakSet()
+
+
+@atexit.register  # registered after the sandboxes' and the remover's: runs before them
+def _close_open_pools() -> None:
+    # The filler must not be cut off between creating a container and starting it:
+    # a container that never started is not removed by the engine, only by gc.
+    for pool in list(_open):
+        pool.close()
+
 
 REFILL_GRACE = 1.0  # seconds a refill waits at most for a taken sandbox to close
 
@@ -69,6 +81,7 @@ class WarmPool:
             reap_orphans_once(self._client)
             self._filler = threading.Thread(target=self._fill, name="wflo-warm-pool", daemon=True)
             self._filler.start()
+            _open.add(self)
         if wait:
             with self._cond:
                 self._cond.wait_for(
@@ -146,9 +159,9 @@ class WarmPool:
             resident=True,
         )
         assert launched.runner is not None
-        # A runner's first command pays one-off costs (imports, first fork, the engine's
-        # first relay of the stream): ~5 ms that would otherwise land on the caller.
-        # `sh -c :` leaves nothing behind, so the container is still fresh.
+        # A runner's first command pays one-off costs (its first fork, the lazy imports
+        # behind it); `sh -c :` pays them here, proves the container can run a command,
+        # and leaves nothing behind, so the container is still fresh.
         outcome = launched.runner.run(["/bin/sh", "-c", ":"], stdin=None, timeout=30, limit=4096)
         if outcome.exit_code != 0:
             _discard(self._client, launched)
@@ -164,6 +177,7 @@ class WarmPool:
         """Stop refilling; the idle containers are removed in the background."""
         with self._cond:
             self._closed = True
+            _open.discard(self)
             idle, self._idle = list(self._idle), deque()
             self._cond.notify_all()
         for launched in idle:
