@@ -9,6 +9,7 @@ keyset, save the form's schema and description, and read the response the UI
 from __future__ import annotations
 
 import secrets
+import time
 from typing import Any
 from uuid import UUID
 
@@ -136,6 +137,12 @@ def resume_run(flow_run_id: UUID | str, answer: dict[str, Any], *, check: bool =
             if run.state is None or not run.state.is_paused():
                 return False
         response = client.resume_flow_run(run_id, run_input=answer)
+        for _ in range(_SCHEMA_RETRIES):
+            # Another resumer is replacing the form (delete, then save): wait for it.
+            if not (response.status == SetStateStatus.REJECT and _schema_missing(response)):
+                break
+            time.sleep(0.1)
+            response = client.resume_flow_run(run_id, run_input=answer)
         if response.status == SetStateStatus.REJECT and _invalid_input(response):
             # wflo resumes settled requests; its answer need not fit this request's
             # form (a timeout has no approver, a quorum several). The answer type's
@@ -154,6 +161,13 @@ def resume_run(flow_run_id: UUID | str, answer: dict[str, Any], *, check: bool =
         value=str(flow_run_id),
         hint=f"Prefect said: {getattr(response.details, 'reason', response.status)}",
     )
+
+
+_SCHEMA_RETRIES = 50
+
+
+def _schema_missing(response: Any) -> bool:
+    return str(getattr(response.details, "reason", "")).startswith("Run input schema not found")
 
 
 def _invalid_input(response: Any) -> bool:
