@@ -114,6 +114,8 @@ def code_agent(
     code = write_code(question, data)
     answer = run_code(code, {"question": question, "numbers": data})
     contained = run_code(HOSTILE, {})["answer"]
+    print(f"answer: {answer['answer']}")
+    print(f"hostile code: {contained}")
     return {"answer": answer["answer"], "hostile": contained}
 
 
