@@ -149,6 +149,20 @@ def _shot(target: Page | Locator, name: str, tmp_path: Path) -> None:
         shutil.copyfile(path, DOC_IMAGES / f"{name}.png")
 
 
+def _wait_for_stored_log(api: str, flow_run_id: str | None, text: str) -> None:
+    """Wait until the run's logs in the API hold ``text``: the flow ships them in batches,
+    and the V2 run page does not refresh a paused run's logs by itself."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        logs = httpx.post(
+            f"{api}/logs/filter", json={"logs": {"flow_run_id": {"any_": [flow_run_id]}}}
+        ).json()
+        if any(text in log["message"] for log in logs):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"no log line with {text!r} reached the API within 30 s")
+
+
 def _page(browser: Any) -> Page:
     page: Page = browser.new_page(viewport={"width": 1100, "height": 820})
     return page
@@ -244,6 +258,7 @@ def test_v2_ui_form_needs_a_choice_and_bob_rejects(
     request = paused.request
     ui = prefect_server.removesuffix("/api")
     page = _page(browser)
+    _wait_for_stored_log(prefect_server, request.flow_run_id, "Approval requested: ship release")
     page.goto(f"{ui}/v2/runs/flow-run/{request.flow_run_id}")
     page.get_by_text("Approval requested: ship release").first.wait_for(timeout=30_000)
     page.get_by_role("button", name="Open menu").first.click(timeout=30_000)

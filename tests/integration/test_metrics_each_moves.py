@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from wflo_prefect import Budget, governed_flow, governed_task, record_llm_usage
@@ -119,7 +120,7 @@ def test_approval_steps_move_request_and_latency_metrics(ledger: Ledger) -> None
     assert _value("wflo_approval_requests_total", status="requested") == requested + 1
     assert _value("wflo_approval_requests_total", status="approved") == approved + 1
     assert _value("wflo_approval_latency_seconds_count") == latencies + 1
-    assert _value("wflo_approval_latency_seconds_sum") - latency_sum == 30
+    assert _value("wflo_approval_latency_seconds_sum") - latency_sum == pytest.approx(30)
 
 
 def test_sandbox_runs_move_sandbox_metrics_and_gauges_go_with_the_sandbox(ledger: Ledger) -> None:
