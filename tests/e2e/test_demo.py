@@ -9,20 +9,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_demo_script_runs_every_section() -> None:
-    """scripts/demo.sh exits 0 on the embedded defaults and prints each governed section."""
-    env = {
+def _run_demo(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """scripts/demo.sh as a newcomer runs it: none of the test run's Prefect/wflo settings."""
+    clean = {
         k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "WFLO_", "PYTEST_"))
     }
-    env["COLUMNS"] = "160"
-    out = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "demo.sh")],
+    return subprocess.run(
+        ["bash", str(ROOT / "scripts" / "demo.sh"), *args],
         capture_output=True,
         text=True,
-        env=env,
+        env={**clean, "COLUMNS": "160", **env},
         cwd=ROOT,
         timeout=600,
     )
+
+
+def test_demo_script_runs_every_section() -> None:
+    """scripts/demo.sh exits 0 on the embedded defaults and prints each governed section."""
+    out = _run_demo()
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     headings = (
         "1. A governed flow",
@@ -44,22 +48,12 @@ def test_demo_script_runs_every_section() -> None:
 
 def test_demo_without_docker_says_what_is_missing_and_exits_zero(tmp_path: Path) -> None:
     """With no Docker engine (and no provisioning), the sandbox section says what to install."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "WFLO_", "PYTEST_"))
-    }
-    env |= {
-        "COLUMNS": "160",
-        "WFLO_DEMO_PROVISION": "0",
-        "PREFECT_HOME": str(tmp_path / "home"),
-        "PREFECT_INTEGRATIONS_WFLO_DOCKER_HOST": f"unix://{tmp_path / 'no-engine.sock'}",
-    }
-    out = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "demo.sh"), "--only", "6"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=600,
+    out = _run_demo(
+        "--only",
+        "6",
+        WFLO_DEMO_PROVISION="0",
+        PREFECT_HOME=str(tmp_path / "home"),
+        PREFECT_INTEGRATIONS_WFLO_DOCKER_HOST=f"unix://{tmp_path / 'no-engine.sock'}",
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "6. Sandbox" in out.stdout
