@@ -84,6 +84,12 @@ def request_record(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> ApprovalR
     )
 
 
+def _deadline(request: ApprovalRequestRecord) -> str:
+    """The deadline as both messages must state it."""
+    assert request.deadline_at is not None
+    return f"answer by {request.deadline_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -172,6 +178,7 @@ def test_approval_email_shows_action_details_links_and_code(
     assert "version: 2.0.0" in text
     assert "environment: production" in text
     assert request_record.id in text
+    assert _deadline(request_record) in text
     approve = re.search(r"Approve: (\S+)", text)
     reject = re.search(r"Reject: +(\S+)", text)
     assert approve is not None
@@ -211,6 +218,7 @@ def test_approval_slack_message_has_approve_and_reject_buttons_for_the_request(
     assert '"2.0.0"' in text
     assert "@UALICE, @UBOB" in text
     assert request_record.id[:8] in text
+    assert _deadline(request_record) in text
     buttons = page.get_by_role("button")
     assert buttons.all_inner_texts() == ["Approve", "Reject"]
     for name, style, action in (

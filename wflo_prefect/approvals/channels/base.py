@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import UTC
 from typing import Any, ClassVar
 
 from prefect.blocks.core import Block
@@ -32,6 +33,14 @@ class ApprovalMessage:
     def title(self) -> str:
         """One line saying what is asked."""
         return f"Approval needed: {self.request.action}"
+
+    @property
+    def deadline(self) -> str:
+        """Until when an answer counts, in words (UTC), for every channel to show."""
+        at = self.request.deadline_at
+        if at is None:
+            return "no deadline"
+        return f"answer by {at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
     def without_credentials(self) -> ApprovalMessage:
         """The message with no signed links and no one-time codes.

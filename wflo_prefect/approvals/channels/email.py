@@ -23,7 +23,13 @@ def _body(message: ApprovalMessage, approver: str | None) -> str:
     request = message.request
     lines = [message.title, ""]
     lines += [f"  {k}: {v}" for k, v in request.details.items()]
-    lines += ["", f"Request {request.id}", f"Digest  {request.digest}", ""]
+    lines += [
+        "",
+        f"Request {request.id}",
+        f"Digest  {request.digest}",
+        f"Deadline: {message.deadline}",
+        "",
+    ]
     if approver is None:
         lines.append(
             "This address belongs to several approvers, so it gets no decision links or "

@@ -44,8 +44,8 @@ def approval_blocks(message: ApprovalMessage) -> list[dict[str, Any]]:
                 {
                     "type": "mrkdwn",
                     "text": f"Approvers: {', '.join(mentions) or 'anyone'} · quorum "
-                    f"{request.quorum} · request `{request.id[:8]}` · digest "
-                    f"`{request.digest[:12]}`",
+                    f"{request.quorum} · {message.deadline} · request `{request.id[:8]}` · "
+                    f"digest `{request.digest[:12]}`",
                 }
             ],
         },
