@@ -20,6 +20,7 @@ from wflo_prefect.approvals import sweep
 from wflo_prefect.approvals.prefect_run import read_state
 from wflo_prefect.cli import app
 from wflo_prefect.ledger import Ledger
+from wflo_prefect.ledger.approvals import ApprovalRequestRecord
 
 WORKER = Path(__file__).with_name("approval_gate_worker.py")
 
@@ -45,6 +46,21 @@ def _start_and_kill(ledger: Ledger, action: str, timeout: float, *extra: str) ->
         process.wait(timeout=30)
     assert request.flow_run_id
     return request.id
+
+
+def _artifact(request: ApprovalRequestRecord) -> str:
+    """The markdown of the request's artifact on its run."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from wflo_prefect.approvals.artifact import artifact_key
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[artifact_key(request)]))
+        )
+    assert len(found) == 1
+    return str(found[0].data)
 
 
 def test_decision_settles_run_of_dead_waiter(ledger: Ledger) -> None:
@@ -74,6 +90,10 @@ def test_decision_settles_run_of_dead_waiter(ledger: Ledger) -> None:
     assert "rejected" in (state.message or "")
     assert "bob" in (state.message or "")
     assert (ledger.approvals.get(request_id) or request).settings["applied_by"] == "sweep"
+    shown = _artifact(request)  # the run page shows the outcome, not "pending"
+    assert "stops" in shown
+    assert "bob" in shown
+    assert "too risky" in shown
 
 
 @pytest.mark.parametrize("timeout", [1.0])

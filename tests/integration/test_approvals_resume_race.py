@@ -27,13 +27,14 @@ def test_a_decision_waits_out_a_form_being_replaced(ledger: Ledger) -> None:
     future = start_flow(ship)
     request = paused_request("ship it")
     run_id = UUID(request.flow_run_id or "")
-    schema_key = f"{request.keyset}-schema"
-    with get_client(sync_client=True) as client:
-        client.delete_flow_run_input(flow_run_id=run_id, key=schema_key)
+    schema_key, description_key = f"{request.keyset}-schema", f"{request.keyset}-description"
+    with get_client(sync_client=True) as client:  # what a replacing resumer does first
+        for key in (schema_key, description_key):
+            client.delete_flow_run_input(flow_run_id=run_id, key=key)
 
     def save_back_later() -> None:
         time.sleep(0.5)
-        _save_form(approval_form(request), schema_key, f"{request.keyset}-description", run_id)
+        _save_form(approval_form(request), schema_key, description_key, run_id)
 
     saver = threading.Thread(target=save_back_later)
     saver.start()

@@ -15,6 +15,7 @@ import socket
 from datetime import datetime, timedelta
 from typing import Any
 
+from wflo_prefect.approvals import artifact
 from wflo_prefect.approvals.channels.base import ApprovalChannel
 from wflo_prefect.approvals.decision import ApprovalDecision
 from wflo_prefect.approvals.decisions import Vote, cast_vote
@@ -199,6 +200,8 @@ def waiter_alive(request: ApprovalRequestRecord, now: datetime | None = None) ->
 
 def _finish_dead_run(request: ApprovalRequestRecord) -> None:
     decision = ApprovalDecision.from_ledger(request, get_ledger().approvals.votes(request.id))
+    # No gate process is left to replace the run's "pending" artifact with the outcome.
+    artifact.publish(request, decision)
     if not request.settings.get("closed"):
         get_ledger().approvals.touch(request.id, closed=True)
         tiers = [saved_channels(request, t) for t in range(request.tier + 1)]
