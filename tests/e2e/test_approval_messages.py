@@ -16,10 +16,7 @@ import json
 import os
 import re
 import shutil
-import socket
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
 from typing import Any
@@ -27,9 +24,10 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from fakes.slack_server import FakeSlack
-from playwright.sync_api import Locator, Page, sync_playwright
+from playwright.sync_api import Locator, Page
 from support.blockkit_html import blocks_to_html
 
+from tests.support.net import Inbox, free_port
 from wflo_prefect import EmailApprovalChannel, SlackApprovalChannel
 from wflo_prefect.approvals.decisions import new_code_salt, one_time_code
 from wflo_prefect.approvals.digest import digest_of
@@ -40,26 +38,9 @@ from wflo_prefect.ledger.approvals import ApprovalRequestRecord
 pytestmark = pytest.mark.browser
 
 DOC_IMAGES = Path(__file__).parents[2] / "docs" / "images"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 SERVICE_URL = "https://approvals.example.com"
 ACTION = "ship release"
 DETAILS = {"version": "2.0.0", "environment": "production"}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """One headless Chromium for the module."""
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
@@ -88,21 +69,6 @@ def _deadline(request: ApprovalRequestRecord) -> str:
     """The deadline as both messages must state it."""
     assert request.deadline_at is not None
     return f"answer by {request.deadline_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class _Inbox:
-    def __init__(self) -> None:
-        self.mails: list[Message] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.mails.append(message_from_bytes(envelope.content))
-        return "250 Message accepted for delivery"
 
 
 def _page(browser: Any, markup: str) -> Page:
@@ -154,8 +120,8 @@ def test_approval_email_shows_action_details_links_and_code(
     browser: Any, request_record: ApprovalRequestRecord, tmp_path: Path
 ) -> None:
     """alice's mail, sent over real SMTP, shows the action, details, her links and her code."""
-    inbox = _Inbox()
-    port = _free_port()
+    inbox = Inbox()
+    port = free_port()
     smtp = Controller(inbox, hostname="127.0.0.1", port=port)
     smtp.start()
     try:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import time
 from collections.abc import Iterator
-from email import message_from_bytes
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -21,6 +19,7 @@ from prefect import flow
 from slack_sdk.signature import SignatureVerifier
 from test_approvals_gate import KEYS, directory
 
+from tests.support.net import Inbox, free_port
 from wflo_prefect import (
     EmailApprovalChannel,
     PagerDutyApprovalChannel,
@@ -120,25 +119,10 @@ def test_slack_buttons_approve_through_signed_interactivity(
         slack.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class _Inbox:
-    def __init__(self) -> None:
-        self.mails: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.mails.append(message_from_bytes(envelope.content))
-        return "250 Message accepted for delivery"
-
-
 def test_email_link_resumes_run_once(ledger: Ledger, service: TestClient) -> None:
     """Each approver gets a mail over real SMTP; its approve link resumes the run, once."""
-    inbox = _Inbox()
-    port = _free_port()
+    inbox = Inbox()
+    port = free_port()
     smtp = Controller(inbox, hostname="127.0.0.1", port=port)
     smtp.start()
     try:
@@ -237,7 +221,7 @@ def test_wflo_approvals_serve_runs_the_service(tmp_path: Any) -> None:
 
     import httpx
 
-    port = _free_port()
+    port = free_port()
     wflo = str(Path(sys.executable).with_name("wflo"))
     server = subprocess.Popen(
         [wflo, "approvals", "serve", "--port", str(port), "--sweep-every", "0"],

@@ -7,7 +7,6 @@ import json
 import re
 import time
 from collections.abc import Iterator
-from email import message_from_bytes
 from typing import Any
 from uuid import UUID
 
@@ -20,9 +19,10 @@ from fakes.webhook_receiver import WebhookReceiver
 from fastapi.testclient import TestClient
 from prefect import flow
 from prefect.flow_runs import resume_flow_run
-from test_approvals_channels import SIGNING_SECRET, _free_port, _slack_post
+from test_approvals_channels import SIGNING_SECRET, _slack_post
 from test_approvals_gate import KEYS, directory
 
+from tests.support.net import Inbox, free_port
 from wflo_prefect import (
     ApprovalPolicy,
     ApprovalRejected,
@@ -81,15 +81,6 @@ def _stored(ledger: Ledger, *, status: str = "pending") -> ApprovalRequestRecord
 # --- item 6: a message to several people carries nobody's credentials --------------------
 
 
-class _Inbox:
-    def __init__(self) -> None:
-        self.mails: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.mails.append(message_from_bytes(envelope.content))
-        return "250 Message accepted for delivery"
-
-
 _BOARD: list[ApprovalMessage] = []
 
 
@@ -124,8 +115,8 @@ def test_shared_messages_carry_no_approver_credentials(ledger: Ledger, service: 
     receiver = WebhookReceiver("hook-secret")
     pagerduty = FakePagerDuty()
     slack = FakeSlack()
-    inbox = _Inbox()
-    port = _free_port()
+    inbox = Inbox()
+    port = free_port()
     smtp = Controller(inbox, hostname="127.0.0.1", port=port)
     smtp.start()
     channels = [

@@ -14,6 +14,7 @@ import pytest
 from prefect.settings import PREFECT_API_URL
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.net import free_port
 from wflo_prefect import governed_flow
 from wflo_prefect.ledger import Ledger
 from wflo_prefect.observability import metrics
@@ -38,12 +39,6 @@ FLOW_RUN = textwrap.dedent(
     print(state.type.value)
     """
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _samples(port: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -112,7 +107,7 @@ def _run_flows(env: dict[str, str], outcomes: list[str]) -> None:
 
 def test_flow_runs_in_subprocesses_are_all_exported(tmp_path: Path) -> None:
     """With PROMETHEUS_MULTIPROC_DIR, the host exporter serves every ended flow run's counts."""
-    port = _free_port()
+    port = free_port()
     env = _env(tmp_path, port)
     exporter = subprocess.Popen(
         [sys.executable, "-m", "wflo_prefect.observability.exporter", "--port", str(port)],
