@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import Locator, Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.support.net import free_port
 from wflo_prefect.approvals.decisions import one_time_code
@@ -161,13 +162,31 @@ def _pick_v1(page: Page, dialog: Locator, label: str, choice: str) -> list[str]:
 
 
 def _pick_v2(page: Page, dialog: Locator, label: str, choice: str) -> list[str]:
-    """Choose ``choice`` in the V2 dialog's select for ``label``; return the options shown."""
-    dialog.get_by_role("button", name=f"Select {label}").click()
+    """Choose ``choice`` in the V2 dialog's select for ``label``; return the options shown.
+
+    The V2 select is a popover that re-renders while the form validates, so an
+    option can detach under the click, and a popover that is still closing can
+    be mistaken for the new one. Wait for any earlier popover to go, open this
+    one, click; if the popover went away under the click, open it again. The
+    choice counts once the select's button shows it.
+    """
+    button = dialog.get_by_role("button", name=f"Select {label}")
     options = page.get_by_role("option")
-    options.first.wait_for(timeout=10_000)
-    shown = [o.strip() for o in options.all_inner_texts()]
-    options.filter(has_text=choice).first.click()
-    return shown
+    shown: list[str] = []
+    for _attempt in range(4):
+        options.first.wait_for(state="detached", timeout=10_000)
+        button.click()
+        options.first.wait_for(timeout=10_000)
+        shown = [o.strip() for o in options.all_inner_texts()]
+        try:
+            options.filter(has_text=choice).first.click(timeout=5_000)
+        except PlaywrightTimeoutError:
+            if options.count():
+                page.keyboard.press("Escape")
+            continue
+        if choice in button.inner_text():
+            return shown
+    raise AssertionError(f"the V2 select {label!r} did not take {choice!r}; options {shown}")
 
 
 def test_v1_form_needs_a_choice_picks_a_listed_approver_and_shows_the_outcome(
