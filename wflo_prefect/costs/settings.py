@@ -8,7 +8,7 @@ from typing import Literal
 from prefect.settings.base import PrefectBaseSettings, build_settings_config
 from pydantic import Field
 
-from wflo_prefect.costs.prices import CustomPrice
+from wflo_prefect.costs.custom_price import CustomPrice
 
 __all__ = ["CostSettings", "get_cost_settings"]
 
