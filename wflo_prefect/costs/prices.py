@@ -12,15 +12,17 @@ call, *including* ``cached_input_tokens`` (which are billed at the cached rate).
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import TYPE_CHECKING, Any, Literal
 
 from wflo_prefect.costs.custom_price import CustomPrice
 from wflo_prefect.costs.errors import UnknownModelPrice
 from wflo_prefect.costs.price_refresh import stored_snapshot
 from wflo_prefect.costs.settings import get_cost_settings
+from wflo_prefect.costs.usage import MONEY_CONTEXT, check_usage
 
 if TYPE_CHECKING:
     from genai_prices.data_snapshot import DataSnapshot
@@ -70,9 +72,40 @@ class Price:
         cached_input_tokens: int = 0,
         *,
         cache_write_tokens: int = 0,
+        details: Mapping[str, int] | None = None,
+        service_tier: str | None = None,
         at: datetime | None = None,
     ) -> Decimal:
-        """The cost in USD of a call with these token counts."""
+        """The cost in USD of a call with these token counts.
+
+        ``details``: usage details genai-prices prices (``cache_write_1h_tokens``,
+        ``input_audio_tokens``, ``output_audio_tokens``...), each part of its side's
+        total; ``service_tier``: OpenAI's tier (``priority``, ``flex``...). Raises
+        :class:`~wflo_prefect.errors.InvalidArgumentError` for counts no call can have.
+        Computed in :data:`~wflo_prefect.costs.usage.MONEY_CONTEXT`, not the caller's.
+        """
+        check_usage(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, details)
+        with localcontext(MONEY_CONTEXT):
+            return +self._cost(
+                input_tokens,
+                output_tokens,
+                cached_input_tokens,
+                cache_write_tokens,
+                dict(details or {}),
+                service_tier,
+                at,
+            )
+
+    def _cost(
+        self,
+        input_tokens: int,
+        output_tokens: int,
+        cached_input_tokens: int,
+        cache_write_tokens: int,
+        details: dict[str, int],
+        service_tier: str | None,
+        at: datetime | None,
+    ) -> Decimal:
         if self.source == "unpriced":
             return Decimal(0)
         if self.custom is not None:
@@ -80,7 +113,7 @@ class Price:
             cached_rate = c.cached_input_per_mtok
             if cached_rate is None:
                 cached_rate = c.input_per_mtok
-            uncached = max(input_tokens - cached_input_tokens, 0)
+            uncached = input_tokens - cached_input_tokens
             custom_total = (
                 uncached * c.input_per_mtok
                 + cached_input_tokens * cached_rate
@@ -90,16 +123,22 @@ class Price:
         from genai_prices import data_snapshot
 
         data = self.data or data_snapshot.get_snapshot()
-        _provider, info = data.find_provider_model(self.model, None, self.provider, None)
-        model_price = info.get_prices(at or datetime.now(UTC))
-        rates = _linear_rates(model_price)
+        tier = None if service_tier in (None, "auto", "default", "standard") else service_tier
+        rates = None
+        if not details and tier is None:
+            _provider, info = data.find_provider_model(self.model, None, self.provider, None)
+            rates = _linear_rates(info.get_prices(at or datetime.now(UTC)))
         if rates is None:
+            usage = _usage(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens)
+            for key, value in details.items():
+                setattr(usage, key, value or None)
             result = data.calc(
-                _usage(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens),
+                usage,
                 self.model,
                 self.provider,
                 None,
                 at,
+                price_context={"service_tier": tier} if tier else None,
             )
             total: Decimal = result.total_price
             return total
