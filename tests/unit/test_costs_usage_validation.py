@@ -136,3 +136,26 @@ def test_a_priority_request_is_held_at_the_priority_price() -> None:
         4096,
     )
     assert audio.details == {"output_audio_tokens": 10}
+
+
+def test_an_anthropic_request_that_caches_is_held_at_the_cache_write_rate() -> None:
+    """Cache writes cost 1.25x (5 minutes) or 2x (1 hour) the input rate; the hold covers it."""
+    system = [
+        {"type": "text", "text": "x " * 2000, "cache_control": {"type": "ephemeral", "ttl": "1h"}}
+    ]
+    body = {"model": "claude-sonnet-4-5", "system": system, "messages": [], "max_tokens": 10}
+    estimate = Endpoint("anthropic", "messages").estimate(body, 4096)
+    assert estimate.cache_write_tokens == estimate.input_tokens > 2000
+    assert estimate.details == {"cache_write_1h_tokens": estimate.input_tokens}
+    price = find_price("anthropic", "claude-sonnet-4-5")
+    hold = price.cost(
+        estimate.input_tokens,
+        10,
+        cache_write_tokens=estimate.cache_write_tokens,
+        details=estimate.details,
+    )
+    assert (
+        hold == price.cost(estimate.input_tokens, 10) + estimate.input_tokens * Decimal(3) / 10**6
+    )
+    plain = {**body, "system": [{"type": "text", "text": "x " * 2000}]}
+    assert Endpoint("anthropic", "messages").estimate(plain, 4096).cache_write_tokens == 0

@@ -219,17 +219,23 @@ def start_call(
     requested_model: str | None = None,
     details: Mapping[str, int] | None = None,
     service_tier: str | None = None,
+    cache_write_tokens: int = 0,
 ) -> MeteredCall:
     """Price the worst case and hold it on the budgets; raises BudgetExceeded or
     UnknownModelPrice before anything is sent.
 
-    ``details`` (e.g. ``input_audio_tokens``) and ``service_tier`` price the worst case
-    as the provider would bill it.
+    ``details`` (e.g. ``input_audio_tokens``), ``service_tier`` and
+    ``cache_write_tokens`` (input that may be written to the provider's cache) price
+    the worst case as the provider would bill it.
     """
     _check_tokens(input_tokens=input_tokens, max_output_tokens=max_output_tokens)
     price = find_price(provider, model)
     estimate = price.cost(
-        input_tokens, max_output_tokens, details=details, service_tier=service_tier
+        input_tokens,
+        max_output_tokens,
+        cache_write_tokens=cache_write_tokens,
+        details=details,
+        service_tier=service_tier,
     )
     enforce_policies(
         "spend",

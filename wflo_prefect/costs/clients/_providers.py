@@ -68,7 +68,10 @@ class Endpoint:
             limit = int(body.get("max_tokens") or 16) * int(body.get("n") or 1)
             return Estimate(model, inputs("prompt").tokens, limit)
         bound = inputs("system", "messages", "tools")
-        return Estimate(model, bound.tokens, most(body.get("max_tokens")))
+        limit = most(body.get("max_tokens"))
+        writes, hour = _cache_writes(body, bound.tokens)
+        details = {"cache_write_1h_tokens": writes} if hour and writes else {}
+        return Estimate(model, bound.tokens, limit, details, cache_write_tokens=writes)
 
     def wants_stream_usage(self, body: Mapping[str, Any]) -> bool:
         """Whether a streaming request must be asked to report usage (OpenAI chat)."""
@@ -161,6 +164,26 @@ class Endpoint:
             # The chunk we asked for carries only usage; the caller did not ask for it.
             return injected and not field(event, "choices")
         return False
+
+
+def _cache_writes(body: Any, tokens: int) -> tuple[int, bool]:
+    """(tokens that may be written to Anthropic's cache, whether at the 1-hour rate):
+    all of the input once any block asks for caching, since writes cost more than input."""
+    found: list[str] = []
+
+    def look(value: Any) -> None:
+        if isinstance(value, Mapping):
+            control = value.get("cache_control")
+            if isinstance(control, Mapping):
+                found.append(str(control.get("ttl") or "5m"))
+            for item in value.values():
+                look(item)
+        elif isinstance(value, list):
+            for item in value:
+                look(item)
+
+    look(body)
+    return (tokens if found else 0), "1h" in found
 
 
 def _audio_details(bound: InputBound, body: Mapping[str, Any], max_output: int) -> dict[str, int]:

@@ -129,6 +129,7 @@ def _prepare(meter: Meter, options: Any, stream: bool) -> _Prepared | None:
         requested_model=estimate.model if model != estimate.model else None,
         details=estimate.details,
         service_tier=estimate.service_tier,
+        cache_write_tokens=estimate.cache_write_tokens,
     )
     return prepared
 

@@ -26,6 +26,8 @@ class Estimate:
     details: dict[str, int] = dataclass_field(default_factory=dict)
     #: The service tier the request asks for (OpenAI ``service_tier``).
     service_tier: str | None = None
+    #: Of ``input_tokens``, those that may be written to the provider's cache.
+    cache_write_tokens: int = 0
 
 
 @dataclass(slots=True)
