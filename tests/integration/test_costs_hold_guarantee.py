@@ -128,3 +128,36 @@ def test_warn_mode_prices_an_unpriced_answer_as_the_requested_model(
     assert entry.model == "gpt-4o-2099-01-01"
     assert entry.priced
     assert entry.cost_usd == find_price("openai", "gpt-4o").cost(1000, 100) > 0
+
+
+@pytest.mark.postgres
+def test_twenty_processes_on_real_prompts_never_overrun_a_postgres_budget(
+    postgres_url: str, billing: BillingOpenAI
+) -> None:
+    """20 processes send Chinese, JSON and code prompts to one PostgreSQL budget; the
+    server bills real token counts: what it billed is all recorded, and within the limit."""
+    import multiprocessing
+
+    from costs_billing_race_worker import spend
+
+    from wflo_prefect.testing import temporary_ledger
+
+    kinds = ["chinese", "json", "python", "chinese+code+json", "hindi"]
+    prompts = [PROMPTS[k] for k in kinds] * 2
+    limit = Decimal("0.60")
+    with temporary_ledger(postgres_url) as ledger:
+        ledger.ensure_schema()
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["wflo_prefect.costs", "costs_billing_race_worker"])
+        args = [(postgres_url, f"{billing.url}/v1", prompts, str(limit)) for _ in range(20)]
+        with context.Pool(20) as pool:
+            results = pool.starmap(spend, args)
+        sent = sum(r[0] for r in results)
+        assert sum(r[1] for r in results) > 0, "the budget must be contended"
+        assert sent == len(billing.requests)
+        [window] = ledger.costs.windows("real|")
+        entries = ledger.costs.entries()
+        assert len(entries) == sent
+        assert window.spent_usd == sum((e.cost_usd for e in entries), Decimal(0))
+        assert window.spent_usd <= limit
+        assert window.reserved_usd == 0

@@ -159,3 +159,11 @@ def test_an_anthropic_request_that_caches_is_held_at_the_cache_write_rate() -> N
     )
     plain = {**body, "system": [{"type": "text", "text": "x " * 2000}]}
     assert Endpoint("anthropic", "messages").estimate(plain, 4096).cache_write_tokens == 0
+
+
+def test_cohere_embedding_models_are_priced() -> None:
+    """genai-prices has no Cohere embed model; wflo ships their prices (was UnknownModelPrice)."""
+    price = find_price("cohere", "embed-english-v3.0")
+    assert (price.source, price.priced) == ("wflo", True)
+    assert price.cost(1_000_000, 0) == Decimal("0.10")
+    assert find_price("cohere", "embed-v4.0").cost(1_000_000, 0) == Decimal("0.12")

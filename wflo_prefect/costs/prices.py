@@ -22,6 +22,7 @@ from wflo_prefect.costs.custom_price import CustomPrice
 from wflo_prefect.costs.errors import UnknownModelPrice
 from wflo_prefect.costs.price_refresh import stored_snapshot
 from wflo_prefect.costs.settings import get_cost_settings
+from wflo_prefect.costs.shipped_prices import shipped_price
 from wflo_prefect.costs.usage import MONEY_CONTEXT, check_usage
 
 if TYPE_CHECKING:
@@ -45,7 +46,8 @@ class Price:
 
     provider: str
     model: str
-    source: Literal["custom", "genai-prices", "unpriced"]
+    #: ``wflo``: a price wflo ships for a model genai-prices does not list.
+    source: Literal["custom", "genai-prices", "wflo", "unpriced"]
     custom: CustomPrice | None = None
     #: The genai-prices data the price comes from (bundled or refreshed); None: the current.
     data: DataSnapshot | None = field(default=None, repr=False, compare=False)
@@ -255,6 +257,9 @@ def find_price(provider: str, model: str, *, at: datetime | None = None) -> Pric
     data = _genai_data(provider, model, stored_snapshot(settings))
     if data is not None:
         return Price(provider, model, "genai-prices", data=data)
+    shipped = shipped_price(provider, model, moment)
+    if shipped is not None:
+        return Price(provider, model, "wflo", shipped)
     if settings.unpriced == "warn":
         from wflo_prefect.observability.logging import get_logger
 
