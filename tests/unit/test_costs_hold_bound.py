@@ -129,6 +129,8 @@ def test_tools_are_counted_as_their_json() -> None:
         ("openai", "o1", 100_000),
         ("openai", "gpt-4o-2024-08-06", 16_384),
         ("openai", "gpt-5", 128_000),
+        ("openai", "gpt-4.5-preview", 16_384),
+        ("anthropic", "claude-opus-4-20250514", 32_000),
         ("anthropic", "claude-sonnet-4-5", 64_000),
         ("google", "gemini-2.5-pro", 65_536),
     ],

@@ -17,6 +17,7 @@ _OUTPUT_LIMITS: dict[str, tuple[tuple[str, int], ...]] = {
     "openai": (
         ("gpt-5", 128_000),
         ("gpt-4.1", 32_768),
+        ("gpt-4.5", 16_384),
         ("gpt-4o-mini", 16_384),
         ("gpt-4o", 16_384),
         ("chatgpt-4o", 16_384),
