@@ -1,4 +1,4 @@
-"""A fake OpenAI that bills like the real one: real token counts, the whole output budget.
+"""Fake providers that bill like the real ones: real token counts, the whole output budget.
 
 Prompt tokens are counted with the model's own vocabulary (``o200k_base`` for the
 GPT-4o family, ``cl100k_base`` for GPT-4 and GPT-3.5, through the vocabularies that
@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import quicktok
+from fakes.anthropic_server import FakeAnthropic
 from fakes.llm_http import Received, Reply
 from fakes.openai_server import FakeOpenAI
 
@@ -67,3 +68,26 @@ class BillingOpenAI(FakeOpenAI):
         if isinstance(reply.json_body, dict) and tier:
             reply.json_body["service_tier"] = tier
         return reply
+
+
+class BillingAnthropic(FakeAnthropic):
+    """Anthropic's tokenizer is not published: this fake bills each text with the most
+    token-hungry of the four real vocabularies that ship offline (o200k, cl100k,
+    Llama-3, Qwen), plus 3 tokens a message, and the whole ``max_tokens``."""
+
+    def input_tokens(self, body: dict[str, Any]) -> int:
+        vocabularies = [
+            quicktok.get_encoding(n) for n in ("o200k_base", "cl100k_base", "llama3", "qwen3")
+        ]
+
+        def tokens(text: str) -> int:
+            return max(int(v.count(text)) for v in vocabularies)
+
+        system = body.get("system") or ""
+        texts = _text(system) + [
+            t for m in body.get("messages", []) for t in _text(m.get("content"))
+        ]
+        return 3 * len(body.get("messages", [])) + sum(tokens(t) for t in texts)
+
+    def output_tokens(self, body: dict[str, Any]) -> int:
+        return int(body["max_tokens"])

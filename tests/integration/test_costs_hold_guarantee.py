@@ -13,9 +13,10 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import anthropic
 import openai
 import pytest
-from fakes.billing_openai_server import BillingOpenAI, prompt_tokens
+from fakes.billing_openai_server import BillingAnthropic, BillingOpenAI, prompt_tokens
 
 from wflo_prefect import Budget, BudgetExceeded, InvalidArgumentError, instrument
 from wflo_prefect.costs import flush_leases, metered_call, use_budgets
@@ -161,3 +162,33 @@ def test_twenty_processes_on_real_prompts_never_overrun_a_postgres_budget(
         assert window.spent_usd == sum((e.cost_usd for e in entries), Decimal(0))
         assert window.spent_usd <= limit
         assert window.reserved_usd == 0
+
+
+@pytest.mark.parametrize("kind", ["chinese", "json", "python", "russian"])
+def test_an_unpublished_tokenizer_does_not_overrun_a_halting_budget(
+    ledger: Ledger, kind: str
+) -> None:
+    """Anthropic: billed by the most token-hungry real vocabulary; the hold still covers it."""
+    prompt = PROMPTS[kind]
+    with BillingAnthropic() as server:
+        client = instrument(anthropic.Anthropic(base_url=server.url, api_key="k", max_retries=0))
+        billed = server.input_tokens({"messages": [{"role": "user", "content": prompt}]})
+        true_cost = find_price("anthropic", "claude-sonnet-4-5").cost(billed, 50)
+        budget = Budget(true_cost * Decimal("3.95"), scope="global", name=f"ant-{kind}")
+        sent: list[int] = []
+
+        def spend() -> None:
+            for _ in range(50):
+                client.messages.create(
+                    model="claude-sonnet-4-5",
+                    max_tokens=50,
+                    messages=[{"role": "user", "content": prompt}],
+                )
+                sent.append(1)
+
+        with use_budgets(budget), pytest.raises(BudgetExceeded):
+            spend()
+        flush_leases()
+        assert 2 <= len(sent) == len(server.requests) <= 3
+        spent = sum((e.cost_usd for e in ledger.costs.entries()), Decimal(0))
+        assert spent <= budget.max_usd
