@@ -5,8 +5,8 @@ Every answer to "does it fit" comes from here: :func:`fits` (one hold on a windo
 (whether a window is too near its limit to keep a lease) and :func:`fits_without`
 (whether a refused hold would fit once other holders gave their money back). The
 store (:mod:`wflo_prefect.ledger.budget_store`) enforces :func:`fits` atomically
-with the same inequality in SQL; ``tests/unit/test_budget_model.py`` checks both
-agree on the boundary.
+with the same inequality in SQL; ``tests/integration/test_budget_store_model.py``
+checks both agree on and around the limit, on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
