@@ -173,3 +173,33 @@ def test_near_a_price_tier_the_hold_uses_the_higher_tier() -> None:
     assert price.cost(bound.tokens, 1000) >= price.cost(truth, 1000)
     low, high = price.cost(199_999, 0), price.cost(200_001, 0)
     assert high / low > 1.5, "the tier is there"
+
+
+def test_the_vocabularies_load_once_off_the_callers_path() -> None:
+    """instrument() starts loading them in the background; concurrent first callers
+    share the one load."""
+    import threading
+
+    from wflo_prefect.costs import tokens
+
+    saved = dict(tokens._loaded)
+    tokens._loaded.clear()
+    try:
+        loader = tokens.warm_up("openai")
+        assert loader is not None
+        seen: list[object] = []
+        callers = [
+            threading.Thread(target=lambda: seen.append(tokens.exact_tokenizer("o200k_base")))
+            for _ in range(4)
+        ]
+        for caller in callers:
+            caller.start()
+        for thread in [loader, *callers]:
+            thread.join(120)
+        assert {"o200k_base", "cl100k_base"} <= set(tokens._loaded)
+        assert len({id(s) for s in seen}) == 1
+        assert seen[0] is tokens._loaded["o200k_base"]
+        assert tokens.warm_up("openai") is None, "loaded once"
+    finally:
+        tokens._loaded.clear()
+        tokens._loaded.update(saved)

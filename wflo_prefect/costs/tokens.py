@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import threading
-from functools import lru_cache
 from typing import Any
 
 __all__ = [
@@ -34,6 +33,7 @@ __all__ = [
     "exact_tokenizer",
     "script_floor",
     "text_tokens",
+    "warm_up",
 ]
 
 #: Tokens added per piece of text (a message's role and separators: OpenAI documents 3-4).
@@ -71,14 +71,41 @@ def encoding_for(provider: str, model: str) -> str | None:
     return None
 
 
-@lru_cache(maxsize=8)
+_loaded: dict[str, Any] = {}
+
+
 def _encoding(name: str) -> Any:
-    try:
-        import quicktok
-    except ImportError:
-        return None
+    """The vocabulary ``name``, loaded once per process (~1 s); concurrent first
+    callers wait for the one loading it."""
+    found = _loaded.get(name, _loaded)
+    if found is not _loaded:
+        return found
     with _lock:
-        return quicktok.get_encoding(name)
+        if name not in _loaded:
+            try:
+                import quicktok
+            except ImportError:
+                _loaded[name] = None
+            else:
+                _loaded[name] = quicktok.get_encoding(name)
+        return _loaded[name]
+
+
+def warm_up(provider: str) -> threading.Thread | None:
+    """Load the vocabularies ``provider``'s calls are counted with, in the background
+    (called by ``instrument()``, so the first call does not wait ~1 s for them);
+    the loading thread, or ``None`` when they are loaded already."""
+    names = ("o200k_base", "cl100k_base") if provider.lower() in ("openai", "azure") else _SHIPPED
+    if all(n in _loaded for n in names):
+        return None
+
+    def load() -> None:
+        for name in names:
+            _encoding(name)
+
+    thread = threading.Thread(target=load, name="wflo-vocabularies", daemon=True)
+    thread.start()
+    return thread
 
 
 def exact_tokenizer(name: str) -> Any:
