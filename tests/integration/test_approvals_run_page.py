@@ -135,7 +135,7 @@ def test_form_schema_has_required_choices_and_no_digest_field(ledger: Ledger) ->
     assert "digest" not in schema["properties"]
     assert request.digest in str(form._description)
     open_gate = ledger.approvals.create(
-        action="tidy", details={}, digest="b" * 64, approvers=[], quorum=1, settings={}
+        action="tidy", details={}, digest="b" * 64, approvers=[], quorum=1, policy={}
     )
     schema = approval_form(open_gate).model_json_schema()
     assert schema["required"] == ["decision", "approver"]

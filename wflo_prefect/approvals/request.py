@@ -15,16 +15,21 @@ from wflo_prefect.approvals.policy import ApprovalPolicy
 from wflo_prefect.approvals.principals import Approvers, Principal
 from wflo_prefect.errors import InvalidArgumentError
 from wflo_prefect.ledger import get_ledger
-from wflo_prefect.ledger.approvals import ApprovalRequestRecord
+from wflo_prefect.ledger.approval_records import (
+    ApprovalRequestRecord,
+    PrincipalSnapshot,
+    RequestPolicy,
+    TierSnapshot,
+)
 from wflo_prefect.ledger.models import utcnow
 from wflo_prefect.observability.correlation import current_correlation
 
 __all__ = [
+    "beat",
     "channel_list",
     "create_request",
     "prefect_timeout",
     "saved_channel_refs",
-    "waiter_info",
 ]
 
 # Prefect's own pause timeout is set this far beyond wflo's last deadline.
@@ -42,9 +47,11 @@ def _directory(policy: ApprovalPolicy) -> Approvers | None:
     return loaded
 
 
-def _snapshot(users: Mapping[str, Principal]) -> dict[str, dict[str, Any]]:
+def _snapshot(users: Mapping[str, Principal]) -> dict[str, PrincipalSnapshot]:
     return {
-        name: {"email": u.email, "slack_id": u.slack_id, "api_key_hashes": u.api_key_hashes}
+        name: PrincipalSnapshot(
+            email=u.email, slack_id=u.slack_id, api_key_hashes=list(u.api_key_hashes)
+        )
         for name, u in users.items()
     }
 
@@ -99,7 +106,24 @@ def create_request(
     expires = now + timedelta(seconds=policy.expires_after) if policy.expires_after else None
     if expires is not None and (deadline is None or expires < deadline):
         deadline = expires
-    return get_ledger().approvals.create(
+    policy_snapshot = RequestPolicy(
+        principals=_snapshot(everyone) if directory is not None else {},
+        allow_self_approval=policy.allow_self_approval,
+        on_timeout=policy.on_timeout,
+        tiers=[
+            TierSnapshot(approvers=list(users), timeout=tier.timeout)
+            for users, tier in zip(tier_users, tiers, strict=True)
+        ],
+        code_salt=new_code_salt(),
+        correlation=correlation.as_dict(),
+        mode="suspend" if policy.suspend else "pause",
+        channels=[
+            saved_channel_refs(policy.notify),
+            *(saved_channel_refs(t.notify) for t in tiers),
+        ],
+    )
+    repo = get_ledger().approvals
+    request = repo.create(
         flow_run_id=correlation.flow_run_id,
         task_run_id=correlation.task_run_id,
         action=action,
@@ -110,24 +134,11 @@ def create_request(
         requested_by=policy.requested_by,
         deadline_at=deadline,
         expires_at=expires,
-        settings={
-            "principals": _snapshot(everyone) if directory is not None else {},
-            "allow_self_approval": policy.allow_self_approval,
-            "on_timeout": policy.on_timeout,
-            "tiers": [
-                {"approvers": list(users), "timeout": tier.timeout}
-                for users, tier in zip(tier_users, tiers, strict=True)
-            ],
-            "code_salt": new_code_salt(),
-            "correlation": correlation.as_dict(),
-            "waiter": {} if policy.suspend else waiter_info(),
-            "mode": "suspend" if policy.suspend else "pause",
-            "channels": [
-                saved_channel_refs(policy.notify),
-                *(saved_channel_refs(t.notify) for t in tiers),
-            ],
-        },
+        policy=policy_snapshot,
     )
+    if not policy.suspend:
+        beat(request.id)
+    return request
 
 
 def saved_channel_refs(channels: Sequence[Any]) -> list[str | None]:
@@ -143,14 +154,13 @@ def saved_channel_refs(channels: Sequence[Any]) -> list[str | None]:
     return refs
 
 
-def waiter_info(wake: str | None = None) -> dict[str, Any]:
-    return {
-        "wake": wake,
-        "pid": os.getpid(),
-        "host": socket.gethostname(),
-        "heartbeat_at": utcnow().isoformat(),
-        "token": secrets.token_hex(4),
-    }
+def beat(request_id: str, wake: str | None = None, token: str | None = None) -> str:
+    """Mark this process as the request's waiter, alive now; return its token."""
+    token = token or secrets.token_hex(4)
+    get_ledger().approvals.beat(
+        request_id, wake=wake, host=socket.gethostname(), pid=os.getpid(), token=token
+    )
+    return token
 
 
 def prefect_timeout(policy: ApprovalPolicy) -> float:

@@ -30,7 +30,7 @@ def suspend_until_settled(
     """
     repo = get_ledger().approvals
     while True:
-        attempt = int(request.settings.get("suspend_attempt", 0))
+        attempt = request.suspend_attempt
         if attempt == 0:
             # The process exits when the run suspends: deliver before that.
             notify_all(request, waiter.tiers[0], 0, background=False)
@@ -39,7 +39,7 @@ def suspend_until_settled(
                 request.id,
                 from_statuses=["pending"],
                 keyset=f"suspended-wflo-{request.id}-{attempt}",
-                settings={"suspend_attempt": attempt},
+                suspend_attempt=attempt,
             ) or (repo.get(request.id) or request)
             if request.status != "pending":
                 return request
@@ -63,7 +63,7 @@ def suspend_until_settled(
             current.id,
             from_statuses=["pending"],
             keyset=f"suspended-wflo-{current.id}-{attempt}",
-            settings={"suspend_attempt": attempt},
+            suspend_attempt=attempt,
         ) or (repo.get(current.id) or current)
         if request.status != "pending":
             return request

@@ -72,7 +72,7 @@ def _checked_vote(request: ApprovalRequestRecord, raw: Mapping[str, Any] | None)
             value=answer.approver,
             hint=_FORM_HINT,
         )
-    if request.settings.get("principals"):
+    if request.policy.proven:
         failures = get_ledger().approvals.refusals(
             request, actor=approver[:200], outcome="bad_credentials", channel=CHANNEL
         )
