@@ -261,7 +261,7 @@ class ApprovalRequestRow(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: The frozen policy snapshot (``RequestPolicy``), written at creation only.
-    policy: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    policy: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
     #: What a deadline decided: approve, reject or fail (set with timed_out/expired).
     timeout_outcome: Mapped[str | None] = mapped_column(String(16))
     #: Attempt number of a ``suspend=True`` gate (0: not suspended yet).

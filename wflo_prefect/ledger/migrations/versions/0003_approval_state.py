@@ -98,16 +98,19 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('request_id', 'tier', 'position', name='uq_wflo_approval_delivery')
     )
-    with op.batch_alter_table('wflo_approval_requests', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('policy', sa.JSON(), nullable=True))
-        batch_op.add_column(sa.Column('timeout_outcome', sa.String(length=16), nullable=True))
-        batch_op.add_column(
-            sa.Column('suspend_attempt', sa.Integer(), nullable=False, server_default='0')
-        )
-        batch_op.add_column(sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('resumed_at', sa.DateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('applied_at', sa.DateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('applied_by', sa.String(length=16), nullable=True))
+    # Plain ALTER TABLE (no batch): SQLite 3.35+ adds and drops these columns in
+    # place; recreating the table would trip the foreign keys of its votes.
+    op.add_column('wflo_approval_requests',
+                  sa.Column('policy', sa.JSON(), nullable=False, server_default='{}'))
+    op.add_column('wflo_approval_requests',
+                  sa.Column('timeout_outcome', sa.String(length=16), nullable=True))
+    op.add_column('wflo_approval_requests',
+                  sa.Column('suspend_attempt', sa.Integer(), nullable=False, server_default='0'))
+    for name in ('closed_at', 'resumed_at', 'applied_at'):
+        op.add_column('wflo_approval_requests',
+                      sa.Column(name, sa.DateTime(timezone=True), nullable=True))
+    op.add_column('wflo_approval_requests',
+                  sa.Column('applied_by', sa.String(length=16), nullable=True))
 
     conn = op.get_bind()
     rows = conn.execute(
@@ -146,19 +149,18 @@ def upgrade() -> None:
                     position=int(parts[2]), ref=ref, delivered_at=settled_at,
                 ))
 
-    with op.batch_alter_table('wflo_approval_requests', schema=None) as batch_op:
-        batch_op.alter_column('policy', existing_type=sa.JSON(), nullable=False)
-        batch_op.drop_column('settings')
-        batch_op.create_index('ix_wflo_approval_due', ['status', 'deadline_at'], unique=False)
-        batch_op.create_index(
-            'ix_wflo_approval_unapplied', ['applied_at', 'status'], unique=False
-        )
-        batch_op.create_index('ix_wflo_approval_run', ['flow_run_id', 'digest'], unique=False)
+    op.drop_column('wflo_approval_requests', 'settings')
+    op.create_index('ix_wflo_approval_due', 'wflo_approval_requests',
+                    ['status', 'deadline_at'], unique=False)
+    op.create_index('ix_wflo_approval_unapplied', 'wflo_approval_requests',
+                    ['applied_at', 'status'], unique=False)
+    op.create_index('ix_wflo_approval_run', 'wflo_approval_requests',
+                    ['flow_run_id', 'digest'], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('wflo_approval_requests', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('settings', sa.JSON(), nullable=True))
+    op.add_column('wflo_approval_requests',
+                  sa.Column('settings', sa.JSON(), nullable=False, server_default='{}'))
     conn = op.get_bind()
     requests = conn.execute(sa.select(
         _requests.c.id, _requests.c.policy, _requests.c.timeout_outcome,
@@ -193,17 +195,11 @@ def downgrade() -> None:
         conn.execute(
             _requests.update().where(_requests.c.id == request_id).values(settings=settings)
         )
-    with op.batch_alter_table('wflo_approval_requests', schema=None) as batch_op:
-        batch_op.alter_column('settings', existing_type=sa.JSON(), nullable=False)
-        batch_op.drop_index('ix_wflo_approval_run')
-        batch_op.drop_index('ix_wflo_approval_unapplied')
-        batch_op.drop_index('ix_wflo_approval_due')
-        batch_op.drop_column('applied_by')
-        batch_op.drop_column('applied_at')
-        batch_op.drop_column('resumed_at')
-        batch_op.drop_column('closed_at')
-        batch_op.drop_column('suspend_attempt')
-        batch_op.drop_column('timeout_outcome')
-        batch_op.drop_column('policy')
+    op.drop_index('ix_wflo_approval_run', table_name='wflo_approval_requests')
+    op.drop_index('ix_wflo_approval_unapplied', table_name='wflo_approval_requests')
+    op.drop_index('ix_wflo_approval_due', table_name='wflo_approval_requests')
+    for name in ('applied_by', 'applied_at', 'resumed_at', 'closed_at', 'suspend_attempt',
+                 'timeout_outcome', 'policy'):
+        op.drop_column('wflo_approval_requests', name)
     op.drop_table('wflo_approval_deliveries')
     op.drop_table('wflo_approval_waiters')
