@@ -51,6 +51,7 @@ def _hammer(ledger: Ledger) -> None:
     start = threading.Barrier(DELIVERY_THREADS + 3 + VOTERS)
     tokens: list[str] = []
     keysets: list[str] = []
+    attempts: list[int] = []
 
     def deliveries(thread: int) -> None:
         start.wait()
@@ -73,7 +74,10 @@ def _hammer(ledger: Ledger) -> None:
     def suspends() -> None:
         start.wait()
         for i in range(1, BEATS + 1):
-            ledger.approvals.transition(request.id, from_statuses=["pending"], suspend_attempt=i)
+            if ledger.approvals.transition(
+                request.id, from_statuses=["pending"], suspend_attempt=i
+            ):
+                attempts.append(i)
 
     def vote(name: str) -> str:
         start.wait()
@@ -114,8 +118,9 @@ def _hammer(ledger: Ledger) -> None:
     assert stored.status == "approved"
     assert len(repo.votes(request.id)) == VOTERS
     assert stored.policy == POLICY, "the policy snapshot is never rewritten"
-    assert stored.keyset == keysets[-1], "the last pause before the decision is kept"
-    assert 1 <= stored.suspend_attempt <= BEATS
+    # (Under load the votes may settle it before a pause or a suspend got in.)
+    assert stored.keyset == (keysets[-1] if keysets else None), "the last pause is kept"
+    assert stored.suspend_attempt == (attempts[-1] if attempts else 0)
     assert stored.resumed_at is not None
     assert stored.closed_at is not None
     assert stored.applied_at is not None

@@ -15,6 +15,7 @@ import socket
 from datetime import datetime, timedelta
 from typing import Any
 
+from wflo_prefect._prefect_compat import load_block
 from wflo_prefect.approvals import artifact
 from wflo_prefect.approvals.channels.base import ApprovalChannel
 from wflo_prefect.approvals.decision import ApprovalDecision
@@ -29,7 +30,15 @@ from wflo_prefect.ledger import get_ledger
 from wflo_prefect.ledger.approval_records import ApprovalRequestRecord, ApprovalWaiterRecord
 from wflo_prefect.ledger.models import utcnow
 
-__all__ = ["apply_deadline", "decide", "resume_answer", "resume_once", "sweep", "waiter_alive"]
+__all__ = [
+    "apply_deadline",
+    "decide",
+    "resume_answer",
+    "resume_once",
+    "settle_vote",
+    "sweep",
+    "waiter_alive",
+]
 
 
 def resume_answer(request: ApprovalRequestRecord, decision: ApprovalDecision) -> dict[str, Any]:
@@ -93,6 +102,13 @@ def decide(request_id: str, vote: Vote, *, resume: bool = True) -> ApprovalReque
     Raises :class:`DecisionRefused` when the vote is not admitted (audited as
     ``approval.refused``; the request and the run are unchanged).
     """
+    return settle_vote(request_id, vote, resume=resume)[0]
+
+
+def settle_vote(
+    request_id: str, vote: Vote, *, resume: bool = True
+) -> tuple[ApprovalRequestRecord, ApprovalDecision | None]:
+    """:func:`decide`, also returning the decision when the vote settled the request."""
     try:
         outcome = record(request_id, vote)
     except DecisionRefused as exc:
@@ -124,7 +140,7 @@ def decide(request_id: str, vote: Vote, *, resume: bool = True) -> ApprovalReque
     )
     if decision is not None:
         _settled(request, decision, actor=vote.approver)
-    return request
+    return request, decision
 
 
 def saved_channels(request: ApprovalRequestRecord, tier: int) -> list[ApprovalChannel | None]:
@@ -138,7 +154,7 @@ def saved_channels(request: ApprovalRequestRecord, tier: int) -> list[ApprovalCh
         if not ref:
             continue
         try:
-            block = Block.load(ref, _sync=True)  # type: ignore[call-arg]
+            block = load_block(Block, ref)
         except Exception as exc:  # a deleted block must not stop the sweep
             announce(
                 "notified", request, outcome="failed", payload={"channel": ref, "detail": repr(exc)}

@@ -59,9 +59,10 @@ class Waiter:
     def pause(self, watcher: RunWatcher) -> None:
         self.attempt += 1
         watcher.arm()
-        self.base_key = pause_run(
+        self.base_key, paused_at = pause_run(
             self.flow_run_id, self.request, self.attempt, prefect_timeout(self.policy)
         )
+        watcher.paused(paused_at)
         get_ledger().approvals.transition(
             self.request.id, from_statuses=["pending"], keyset=self.base_key
         )
@@ -94,14 +95,27 @@ class Waiter:
             notify_all(current, self.tiers[current.tier], current.tier)
         return current.status != "pending"
 
-    def take_ui_answer(self) -> None:
-        """Count an answer submitted in the Prefect UI form (verified first)."""
-        self.count_answer(read_answer(self.flow_run_id, self.base_key))
+    def take_ui_answer(self) -> tuple[ApprovalRequestRecord, ApprovalDecision | None] | None:
+        """Count an answer submitted in the Prefect UI form (verified first).
 
-    def count_answer(self, answer: Mapping[str, Any] | None) -> None:
+        Prefect may publish the ``Running`` event a moment before the resume's
+        transaction (state and answer) is visible: a missing answer is read again
+        briefly before it counts as a resume without an answer.
+        """
+        answer = read_answer(self.flow_run_id, self.base_key)
+        for delay in _REREAD_DELAYS if answer is None else ():
+            time.sleep(delay)
+            answer = read_answer(self.flow_run_id, self.base_key)
+            if answer is not None:
+                break
+        return self.count_answer(answer)
+
+    def count_answer(
+        self, answer: Mapping[str, Any] | None
+    ) -> tuple[ApprovalRequestRecord, ApprovalDecision | None] | None:
         """Verify and count one form answer; refusals are audited and logged, never raised."""
         current = get_ledger().approvals.get(self.request.id) or self.request
-        count_ui_answer(current, answer, self.flow_run_id)
+        return count_ui_answer(current, answer, self.flow_run_id)
 
     def resume_settled(self, watcher: RunWatcher) -> None:
         """The request is settled and the run still paused: see that it is resumed, once.
@@ -137,6 +151,24 @@ class Waiter:
             check = True
             watcher.wait(next(delays, _REREAD_DELAYS[-1]))
 
+    def take_resumed(self, watcher: RunWatcher) -> bool:
+        """The run was resumed: count the form's answer; True when settled, else pause again."""
+        repo = get_ledger().approvals
+        current = repo.get(self.request.id) or self.request
+        if current.status == "pending":
+            counted = self.take_ui_answer()
+            if counted is not None and counted[1] is not None:
+                current, self.decision = counted  # this answer settled it: no re-read
+            else:
+                current = repo.get(self.request.id) or current
+        self.request = current
+        if current.status != "pending":
+            # Resumed from the UI (or by a decider): the run already runs.
+            repo.claim_resume(current.id)
+            return True
+        self.pause(watcher)
+        return False
+
     def wait(self) -> ApprovalRequestRecord:
         repo = get_ledger().approvals
         watcher = RunWatcher(self.flow_run_id).start()
@@ -160,6 +192,12 @@ class Waiter:
                     self.resume_settled(watcher)
                     return self.request
                 self.heartbeat()
+                if changed and watcher.resumed:
+                    # A Running event after this pause: resumed (the UI's form), so
+                    # read the answer now instead of reading the run first.
+                    if self.take_resumed(watcher):
+                        return self.request
+                    continue
                 state = read_state(self.flow_run_id)
                 if changed and state is not None and state.is_paused():
                     state = settle_read(self.flow_run_id, state, watcher)
@@ -175,16 +213,8 @@ class Waiter:
                         return self.request
                     continue
                 if state.is_running():
-                    current = repo.get(self.request.id) or self.request
-                    if current.status == "pending":
-                        self.take_ui_answer()
-                        current = repo.get(self.request.id) or current
-                    self.request = current
-                    if current.status != "pending":
-                        # Resumed from the UI (or by a decider): the run already runs.
-                        repo.claim_resume(current.id)
-                        return current
-                    self.pause(watcher)
+                    if self.take_resumed(watcher):
+                        return self.request
                     continue
                 raise ApprovalGateError(
                     f"The flow run left its approval gate in state {state.name!r}",
