@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from wflo_prefect._prefect_compat import block_document_name, load_block
 from wflo_prefect.approvals.channels.base import ApprovalChannel
 from wflo_prefect.approvals.decisions import new_code_salt
 from wflo_prefect.approvals.policy import ApprovalPolicy
@@ -42,9 +43,7 @@ def _directory(policy: ApprovalPolicy) -> Approvers | None:
         return None
     if isinstance(policy.principals, Approvers):
         return policy.principals
-    loaded = Approvers.load(policy.principals, _sync=True)  # type: ignore[call-arg]
-    assert isinstance(loaded, Approvers)
-    return loaded
+    return load_block(Approvers, policy.principals)
 
 
 def _snapshot(users: Mapping[str, Principal]) -> dict[str, PrincipalSnapshot]:
@@ -149,7 +148,7 @@ def saved_channel_refs(channels: Sequence[Any]) -> list[str | None]:
     """
     refs: list[str | None] = []
     for channel in channels:
-        name = getattr(channel, "_block_document_name", None)
+        name = block_document_name(channel)
         refs.append(f"{type(channel).get_block_type_slug()}/{name}" if name else None)
     return refs
 

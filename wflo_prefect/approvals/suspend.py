@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
-from prefect.flow_runs import suspend_flow_run
-
+from wflo_prefect._prefect_compat import suspend_flow_run_sync
 from wflo_prefect.approvals.notify import notify_all
 from wflo_prefect.approvals.policy import ApprovalPolicy
 from wflo_prefect.approvals.request import prefect_timeout
@@ -43,12 +41,10 @@ def suspend_until_settled(
             ) or (repo.get(request.id) or request)
             if request.status != "pending":
                 return request
-        suspend: Any = suspend_flow_run  # called with _sync=True (see prefect_run.py)
-        answer = suspend(
+        answer = suspend_flow_run_sync(
             wait_for_input=approval_form(request),
             timeout=int(prefect_timeout(policy)),
             key=f"wflo-{request.id}-{attempt}",
-            _sync=True,
         )
         waiter.base_key = f"suspended-wflo-{request.id}-{attempt}"
         current = repo.get(request.id) or request
