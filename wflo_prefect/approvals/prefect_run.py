@@ -154,7 +154,9 @@ def resume_run(flow_run_id: UUID | str, answer: dict[str, Any], *, check: bool =
                 return False
         response = client.resume_flow_run(run_id, run_input=answer)
         for _ in range(_SCHEMA_RETRIES):
-            # Another resumer is replacing the form (delete, then save): wait for it.
+            # The form is being replaced (delete, then save): exactly one party resumes
+            # (a claim in the ledger), but the waiting gate replaces the form when a
+            # tier's deadline escalates, which a decision can meet: wait for it.
             if not (response.status == SetStateStatus.REJECT and _schema_missing(response)):
                 break
             time.sleep(0.1)
