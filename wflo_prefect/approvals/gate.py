@@ -204,16 +204,18 @@ def _settled(
         approvers=decision.approvers,
         channel=decision.channel,
     )
-    artifact.publish(request, decision)
-    _close_in_background(request, tiers, decision)
+    # The run page's artifact and the channels are views for people: updated off the
+    # run's path (a non-daemon thread, so a process ending right after still does it).
+    threading.Thread(
+        target=_publish_and_close, args=(request, tiers, decision), name="wflo-approval-settled"
+    ).start()
 
 
-def _close_in_background(
+def _publish_and_close(
     request: ApprovalRequestRecord,
     tiers: list[list[ApprovalChannel]],
     decision: ApprovalDecision,
 ) -> None:
+    artifact.publish(request, decision)
     if any(tiers):
-        threading.Thread(
-            target=close_all, args=(request, tiers, decision), name="wflo-approval-close"
-        ).start()
+        close_all(request, tiers, decision)
