@@ -14,22 +14,8 @@ synchronous code with ``Block.aload`` run by
 and ``APILogHandler`` is a public class wflo subclasses only through its public
 ``logging.Handler`` interface.
 
-What remains, by internal:
-
-- ``prefect._internal.pydantic.v2_schema.create_v2_schema``: the JSON schema of a
-  run-input form, exactly as ``RunInput.save`` stores it (the UI builds the
-  Resume dialog from it);
-- ``RunInput._description``: the form's markdown description, as
-  ``with_initial_data(description=...)`` set it;
-- hand-setting ``State.state_details.run_input_keyset`` on a proposed ``Paused``
-  state, as ``pause_flow_run`` does inside (wflo pauses without blocking in it);
-- ``suspend_flow_run(_sync=True)``: its sync dispatch from a gate that may run in
-  a worker thread of an async flow;
-- ``Flow._entrypoint``: where a governed flow defined in ``__main__`` lives;
-- ``Block._block_document_name``: the name a channel block was saved or loaded as;
-- the events subscriber's ``_backfill_since``: how far back Prefect replays events;
-- prefect-docker's ``DockerWorker._build_container_settings`` (overridden),
-  ``_get_client`` and ``_pull_image``.
+What remains is listed, with what each is for, in :data:`INTERNALS` (and in
+``docs/architecture.md``, "Prefect internals in one place").
 """
 
 from __future__ import annotations

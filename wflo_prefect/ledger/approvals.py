@@ -18,8 +18,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CursorResult, Table, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session
 
 from wflo_prefect.ledger.approval_records import (
@@ -40,6 +39,8 @@ from wflo_prefect.ledger.models import (
     AuditEventRow,
     utcnow,
 )
+from wflo_prefect.ledger.statements import locked as _locked
+from wflo_prefect.ledger.statements import upsert as _upsert
 
 if TYPE_CHECKING:
     from wflo_prefect.ledger.repository import Ledger
@@ -60,27 +61,6 @@ _Request = ApprovalRequestRow
 
 def _record(row: ApprovalRequestRow) -> ApprovalRequestRecord:
     return ApprovalRequestRecord.model_validate(row)
-
-
-def _locked(session: Session, query: Any) -> Any:
-    """``query`` with ``FOR UPDATE`` where the backend has row locks (SQLite locks the file)."""
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        return query.with_for_update()
-    return query
-
-
-def _upsert(
-    session: Session, table: Table, values: dict[str, Any], keys: list[str], changes: list[str]
-) -> None:
-    """``INSERT ... ON CONFLICT (keys) DO UPDATE SET changes``: one statement, no read."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table).values(**values)
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=keys, set_={c: statement.excluded[c] for c in changes}
-        )
-    )
 
 
 def _rowcount(result: Any) -> int:
