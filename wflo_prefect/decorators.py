@@ -27,6 +27,7 @@ import wflo_prefect.compensation
 import wflo_prefect.costs
 import wflo_prefect.policies
 import wflo_prefect.sandbox  # noqa: F401
+from wflo_prefect._prefect_compat import set_flow_entrypoint
 from wflo_prefect._runtime import flow_end_hook, task_end_hook, wrap_function
 from wflo_prefect.errors import InvalidArgumentError
 from wflo_prefect.governance import Governance, GovernanceKeywords, governance
@@ -95,7 +96,7 @@ def _build_flow(
     result: Flow[P, R] = prefect_flow(**kwargs)(wrapped)
     if fn.__module__ == "__main__":
         with contextlib.suppress(TypeError):
-            result._entrypoint = f"{inspect.getfile(fn)}:{fn.__qualname__}"
+            set_flow_entrypoint(result, f"{inspect.getfile(fn)}:{fn.__qualname__}")
     result.__dict__["_wflo_governed"] = True
     return result
 
