@@ -24,6 +24,8 @@ from wflo_prefect.ledger import get_ledger
 from wflo_prefect.observability import metrics
 from wflo_prefect.observability.correlation import Correlation, current_correlation
 from wflo_prefect.observability.logging import get_logger
+from wflo_prefect.observability.propagation import flow_run_parent_context, remember_traceparent
+from wflo_prefect.observability.spans import under_correlation
 from wflo_prefect.observability.tracing import get_tracer
 
 __all__ = ["flow_end_hook", "task_end_hook", "wrap_function"]
@@ -97,6 +99,8 @@ class _RunScope:
         if run_id is not None:
             with _in_flight_lock:
                 _in_flight[run_id] = (correlation, time.perf_counter())
+        if self.kind == "flow":
+            remember_traceparent(span)
         span.set_attribute("wflo.kind", self.kind)
         span.set_attribute("wflo.name", self.name)
         if correlation.flow_run_id:
@@ -116,6 +120,11 @@ class _RunScope:
         log = _log.debug if self.kind == "task" else _log.info
         log(f"{self.kind}_run.started", name=self.name, operation=self.operation)
         return call
+
+
+def _parent(kind: Kind) -> Any:
+    # A flow run a worker started has no active span: its trace parent is in its labels.
+    return flow_run_parent_context() if kind == "flow" else None
 
 
 def _fail_span(span: Span, exc: BaseException) -> None:
@@ -161,7 +170,10 @@ def wrap_function(
         @functools.wraps(fn)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
             with get_tracer().start_as_current_span(
-                span_name, record_exception=False, set_status_on_exception=False
+                span_name,
+                context=_parent(kind),
+                record_exception=False,
+                set_status_on_exception=False,
             ) as span:
                 call = scope.start(span, args, kwargs)
                 try:
@@ -188,7 +200,10 @@ def wrap_function(
         @functools.wraps(fn)
         async def async_gen_wrapper(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
             with get_tracer().start_as_current_span(
-                span_name, record_exception=False, set_status_on_exception=False
+                span_name,
+                context=_parent(kind),
+                record_exception=False,
+                set_status_on_exception=False,
             ) as span:
                 call = scope.start(span, args, kwargs)
                 try:
@@ -208,7 +223,10 @@ def wrap_function(
         @functools.wraps(fn)
         def gen_wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
             with get_tracer().start_as_current_span(
-                span_name, record_exception=False, set_status_on_exception=False
+                span_name,
+                context=_parent(kind),
+                record_exception=False,
+                set_status_on_exception=False,
             ) as span:
                 call = scope.start(span, args, kwargs)
                 try:
@@ -226,7 +244,10 @@ def wrap_function(
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         with get_tracer().start_as_current_span(
-            span_name, record_exception=False, set_status_on_exception=False
+            span_name,
+            context=_parent(kind),
+            record_exception=False,
+            set_status_on_exception=False,
         ) as span:
             call = scope.start(span, args, kwargs)
             try:
@@ -259,7 +280,9 @@ def _outcome(state: Any) -> str:
     return "failed"
 
 
-def _record_end(kind: Kind, run_id: str, fallback: Correlation, state: Any, name: str) -> str:
+def _record_end(
+    kind: Kind, run_id: str, fallback: Correlation, state: Any, name: str
+) -> tuple[str, Correlation]:
     with _in_flight_lock:
         started = _in_flight.pop(run_id, None)
     correlation = started[0] if started else fallback
@@ -295,7 +318,7 @@ def _record_end(kind: Kind, run_id: str, fallback: Correlation, state: Any, name
             metrics.WORKFLOW_DURATION.labels(name).observe(duration)
     else:
         metrics.TASK_EXECUTIONS.labels(name, outcome).inc()
-    return outcome
+    return outcome, correlation
 
 
 def flow_end_hook(flow: Any, flow_run: Any, state: Any) -> None:
@@ -305,8 +328,9 @@ def flow_end_hook(flow: Any, flow_run: Any, state: Any) -> None:
         flow_name=flow.name,
         deployment_id=str(flow_run.deployment_id) if flow_run.deployment_id else None,
     )
-    outcome = _record_end("flow", str(flow_run.id), fallback, state, flow.name)
-    _settle_compensations(str(flow_run.id), outcome)
+    outcome, correlation = _record_end("flow", str(flow_run.id), fallback, state, flow.name)
+    with under_correlation(correlation):  # compensation spans join the run's trace
+        _settle_compensations(str(flow_run.id), outcome)
     from wflo_prefect.costs.leases import flush_leases
 
     # The run's spend is on its budgets' windows when it ends (and idle money goes back).

@@ -27,6 +27,7 @@ from wflo_prefect.costs.clients._usage import TokenUsage
 from wflo_prefect.costs.metering import MeteredCall, record_cached_call, start_call
 from wflo_prefect.costs.routing import ModelRouting
 from wflo_prefect.costs.settings import get_cost_settings
+from wflo_prefect.observability import genai
 
 __all__ = ["Meter", "instrument_stainless"]
 
@@ -132,6 +133,7 @@ def _prepare(meter: Meter, options: Any, stream: bool) -> _Prepared | None:
 def _complete(meter: Meter, prepared: _Prepared, result: Any, parsed: Any) -> None:
     call = prepared.call
     assert call is not None
+    genai.note_response(call.span, parsed)
     _settle(call, prepared.endpoint.usage_of(parsed), _request_id(result))
     entry = call.entry
     if (
