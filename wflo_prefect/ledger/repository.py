@@ -28,6 +28,7 @@ from wflo_prefect.ledger.engine import (
     upgrade,
 )
 from wflo_prefect.ledger.policies import PolicyRepository
+from wflo_prefect.ledger.spans import SpanRepository
 from wflo_prefect.settings import get_settings
 
 __all__ = ["AuditRepository", "Ledger", "get_ledger", "reset_ledger_cache"]
@@ -49,6 +50,7 @@ class Ledger:
         self.approvals = ApprovalRepository(self)
         self.policies = PolicyRepository(self)
         self.compensations = CompensationRepository(self)
+        self.spans = SpanRepository(self)
 
     @classmethod
     def from_url(cls, url: str, *, auto_migrate: bool = True, pool_size: int = 5) -> Ledger:

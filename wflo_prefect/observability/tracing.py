@@ -7,8 +7,9 @@ Which provider wflo's spans go to, first match wins:
    join its traces and exporters);
 3. a provider wflo builds from its settings and the standard ``OTEL_*``
    variables: exporter ``otlp_http`` / ``otlp_grpc`` / ``console``, endpoint,
-   headers, sample rate (see ``docs/observability.md``). Its spans are scrubbed
-   of secrets before they leave the process and flushed when the process exits;
+   headers, sample rate (see ``docs/observability.md``), and optionally the
+   ledger span sink (``tracing_ledger``). Its spans are scrubbed of secrets
+   before they leave the process and flushed when the process exits;
 4. otherwise a private provider without exporters, so trace and span ids are
    still real and correlate logs, ledger rows and Prefect runs.
 """
@@ -182,6 +183,10 @@ def tracer_provider_from_settings() -> TracerProvider:
         exporter = ConsoleSpanExporter()
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(ScrubbingSpanExporter(exporter)))
+    if settings.tracing_ledger:
+        from wflo_prefect.observability.ledger_spans import LedgerSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(ScrubbingSpanExporter(LedgerSpanExporter())))
     return provider
 
 
