@@ -335,6 +335,9 @@ def flow_end_hook(flow: Any, flow_run: Any, state: Any) -> None:
 
     # The run's spend is on its budgets' windows when it ends (and idle money goes back).
     flush_leases()
+    from wflo_prefect.observability.cost_view import publish_flow_cost_view
+
+    publish_flow_cost_view(flow.name, str(flow_run.id))  # the flow's cost view in the UI
 
 
 def _settle_compensations(flow_run_id: str, outcome: str) -> None:
