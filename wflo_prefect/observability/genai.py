@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from wflo_prefect.observability.tracing import get_tracer
+from wflo_prefect.observability.tracing import get_tracer, spans_leave_process
 
 if TYPE_CHECKING:
     from wflo_prefect.costs.enforcement import Hold
@@ -192,7 +192,7 @@ def end_chat_span(
     if entry.cached:
         attributes["wflo.cache.hit"] = True
         attributes["wflo.cost.saved_usd"] = str(entry.saved_usd)
-    if hold is not None and hold.bound:
+    if hold is not None and hold.bound and spans_leave_process():
         from wflo_prefect.observability.budget_view import tightest_after
 
         tightest = tightest_after(hold.bound, entry)
