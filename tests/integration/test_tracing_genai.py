@@ -195,3 +195,35 @@ def test_compensations_are_spans_in_the_failed_runs_trace(
         assert span.parent is not None
         assert span.parent.span_id == flow.context.span_id
     assert [e["undo"] for e in undo.entries()] == ["b", "a"]
+
+
+def test_an_anthropic_call_reports_cache_reads_writes_and_its_stop_reason(ledger: Ledger) -> None:
+    """The official anthropic client, instrumented, against the local Messages API."""
+    import anthropic
+
+    from tests.fakes.anthropic_server import FakeAnthropic
+
+    with FakeAnthropic() as server:
+        server.cache_read_tokens = 6
+        server.cache_write_tokens = 3
+        client = instrument(anthropic.Anthropic(base_url=server.url, api_key="k", max_retries=0))
+
+        @governed_flow
+        def cached_agent() -> None:
+            client.messages.create(
+                model="claude-sonnet-4-5",
+                max_tokens=64,
+                messages=[{"role": "user", "content": "Summarise the report in a line, please."}],
+            )
+
+        with capture_spans() as exporter:
+            cached_agent()
+    chat = _one(list(exporter.get_finished_spans()), "chat claude-sonnet-4-5")
+    attributes = dict(chat.attributes or {})
+    [entry] = ledger.costs.entries()
+    assert attributes["gen_ai.provider.name"] == "anthropic"
+    assert attributes["gen_ai.usage.cache_read.input_tokens"] == 6 == entry.cached_input_tokens
+    assert attributes["gen_ai.usage.cache_creation.input_tokens"] == 3
+    assert attributes["gen_ai.usage.input_tokens"] == entry.input_tokens
+    assert attributes["gen_ai.response.finish_reasons"] == ("end_turn",)
+    assert str(attributes["gen_ai.response.id"]).startswith("msg_")

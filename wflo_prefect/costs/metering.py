@@ -120,7 +120,14 @@ class MeteredCall:
         if stored is not None:
             self.entry = stored
             _observe(stored)
-            genai.end_chat_span(self.span, self.provider, stored, self.hold, started=self.started)
+            genai.end_chat_span(
+                self.span,
+                self.provider,
+                stored,
+                self.hold,
+                started=self.started,
+                cache_write_tokens=cache_write_tokens,
+            )
         return stored
 
     def settle_worst_case(self, *, request_id: str | None = None) -> CostEntry | None:

@@ -3,7 +3,8 @@
 The span is ``chat {model}`` (kind CLIENT) with ``gen_ai.operation.name``,
 ``gen_ai.provider.name`` (not the deprecated ``gen_ai.system``), request and response
 model, ``gen_ai.request.max_tokens``, ``gen_ai.usage.input_tokens`` / ``output_tokens``,
-``gen_ai.usage.cache_read.input_tokens``, ``gen_ai.response.id`` and
+``gen_ai.usage.cache_read.input_tokens`` / ``cache_creation.input_tokens``,
+``gen_ai.response.id`` and
 ``gen_ai.response.finish_reasons``; wflo adds the call's cost and what is left of its
 tightest budget:
 
@@ -162,6 +163,7 @@ def end_chat_span(
     hold: Hold | None,
     *,
     started: float | None = None,
+    cache_write_tokens: int = 0,
 ) -> None:
     """End the call's span with its usage, cost and budget left (one is made if none was).
 
@@ -187,6 +189,8 @@ def end_chat_span(
     }
     if entry.cached_input_tokens:
         attributes["gen_ai.usage.cache_read.input_tokens"] = entry.cached_input_tokens
+    if cache_write_tokens:
+        attributes["gen_ai.usage.cache_creation.input_tokens"] = cache_write_tokens
     if entry.request_id and "gen_ai.response.id" not in (getattr(span, "attributes", None) or {}):
         attributes["gen_ai.response.id"] = entry.request_id
     if entry.cached:
