@@ -227,3 +227,40 @@ def test_an_anthropic_call_reports_cache_reads_writes_and_its_stop_reason(ledger
     assert attributes["gen_ai.usage.input_tokens"] == entry.input_tokens
     assert attributes["gen_ai.response.finish_reasons"] == ("end_turn",)
     assert str(attributes["gen_ai.response.id"]).startswith("msg_")
+
+
+def test_streamed_calls_get_their_finish_reasons_when_the_stream_ends(
+    ledger: Ledger, server: FakeOpenAI
+) -> None:
+    """OpenAI chat and Anthropic message streams: the reason arrives in the last chunks."""
+    import anthropic
+
+    from tests.fakes.anthropic_server import FakeAnthropic
+
+    with FakeAnthropic() as ant_server:
+        ant = instrument(anthropic.Anthropic(base_url=ant_server.url, api_key="k", max_retries=0))
+
+        @governed_flow
+        def streams(base_url: str) -> None:
+            chunks = _client(base_url).chat.completions.create(
+                model="gpt-4o-mini",
+                messages=MSG,
+                stream=True,
+                max_tokens=30,  # type: ignore[arg-type]
+            )
+            assert list(chunks)
+            with ant.messages.stream(
+                model="claude-sonnet-4-5",
+                max_tokens=64,
+                messages=[{"role": "user", "content": "hi"}],
+            ) as stream:
+                assert list(stream.text_stream)
+
+        with capture_spans() as exporter:
+            streams(server.url)
+    spans = list(exporter.get_finished_spans())
+    openai_chat = _one(spans, "chat gpt-4o-mini")
+    anthropic_chat = _one(spans, "chat claude-sonnet-4-5")
+    assert (openai_chat.attributes or {})["gen_ai.response.finish_reasons"] == ("stop",)
+    assert (anthropic_chat.attributes or {})["gen_ai.response.finish_reasons"] == ("end_turn",)
+    assert (openai_chat.attributes or {})["wflo.call.outcome"] == "settled"

@@ -49,8 +49,10 @@ __all__ = [
     "end_chat_span",
     "fail_chat_span",
     "finish_reasons_of",
+    "note_finish_reasons",
     "note_response",
     "start_chat_span",
+    "stream_finish_reasons",
 ]
 
 #: wflo provider name -> the conventions' ``gen_ai.provider.name`` (well-known values).
@@ -140,6 +142,24 @@ def finish_reasons_of(response: Any) -> list[str]:
     if not reasons and isinstance(field(response, "status"), str):  # OpenAI Responses
         reasons.append(str(field(response, "status")))
     return reasons
+
+
+def stream_finish_reasons(chunk: Any, into: list[str]) -> None:
+    """Add the finish reasons a streamed chunk carries (OpenAI chat, Anthropic) to ``into``."""
+    from wflo_prefect.costs.clients._usage import field
+
+    for choice in field(chunk, "choices") or ():
+        if (reason := field(choice, "finish_reason")) is not None:
+            into.append(str(reason))
+    reason = field(chunk, "delta", "stop_reason")
+    if reason is not None and field(chunk, "type") == "message_delta":
+        into.append(str(reason))
+
+
+def note_finish_reasons(span: Span | None, reasons: Sequence[str]) -> None:
+    """Put the finish reasons of a streamed response on the call's span."""
+    if reasons and span is not None and span.is_recording():
+        span.set_attribute("gen_ai.response.finish_reasons", list(reasons))
 
 
 def note_response(span: Span | None, response: Any) -> None:

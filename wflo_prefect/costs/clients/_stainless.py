@@ -160,13 +160,17 @@ def _wrap_stream(stream: Any, endpoint: Endpoint, call: MeteredCall, injected: b
     acc = TokenUsage()
     rid = _request_id(stream)
 
+    reasons: list[str] = []
+
     def metered() -> Generator[Any, None, None]:
         try:
             for item in original:
+                genai.stream_finish_reasons(item, reasons)
                 if not endpoint.observe(item, acc, injected):
                     yield item
         finally:
             if not call.closed:
+                genai.note_finish_reasons(call.span, reasons)
                 _settle(call, acc, rid)
 
     generator = metered()
@@ -189,13 +193,17 @@ def _wrap_async_stream(stream: Any, endpoint: Endpoint, call: MeteredCall, injec
     acc = TokenUsage()
     rid = _request_id(stream)
 
+    reasons: list[str] = []
+
     async def metered() -> AsyncGenerator[Any, None]:
         try:
             async for item in original:
+                genai.stream_finish_reasons(item, reasons)
                 if not endpoint.observe(item, acc, injected):
                     yield item
         finally:
             if not call.closed:
+                genai.note_finish_reasons(call.span, reasons)
                 _settle(call, acc, rid)
 
     generator = metered()
