@@ -25,7 +25,7 @@ from wflo_prefect.observability import metrics
 from wflo_prefect.observability.correlation import Correlation, current_correlation
 from wflo_prefect.observability.logging import get_logger
 from wflo_prefect.observability.propagation import flow_run_parent_context, remember_traceparent
-from wflo_prefect.observability.spans import under_correlation
+from wflo_prefect.observability.spans import under_span
 from wflo_prefect.observability.tracing import get_tracer
 
 __all__ = ["flow_end_hook", "task_end_hook", "wrap_function"]
@@ -36,6 +36,9 @@ _log = get_logger("runs")
 # Trace ids and start times of runs in flight, by Prefect run id, so the end hook
 # (which runs outside the function's span) records the same correlation ids.
 _in_flight: dict[str, tuple[Correlation, float]] = {}
+# The span of each governed flow run in flight: its compensations (run by the end hook,
+# after the span ended) are parented to it.
+_flow_spans: dict[str, Any] = {}
 _in_flight_lock = threading.Lock()
 
 _CONTROL_FLOW = ("Pause", "Abort", "Terminat", "Cancel")
@@ -99,6 +102,8 @@ class _RunScope:
         if run_id is not None:
             with _in_flight_lock:
                 _in_flight[run_id] = (correlation, time.perf_counter())
+                if self.kind == "flow":
+                    _flow_spans[run_id] = span.get_span_context()
         if self.kind == "flow":
             remember_traceparent(span)
         span.set_attribute("wflo.kind", self.kind)
@@ -280,9 +285,7 @@ def _outcome(state: Any) -> str:
     return "failed"
 
 
-def _record_end(
-    kind: Kind, run_id: str, fallback: Correlation, state: Any, name: str
-) -> tuple[str, Correlation]:
+def _record_end(kind: Kind, run_id: str, fallback: Correlation, state: Any, name: str) -> str:
     with _in_flight_lock:
         started = _in_flight.pop(run_id, None)
     correlation = started[0] if started else fallback
@@ -318,7 +321,7 @@ def _record_end(
             metrics.WORKFLOW_DURATION.labels(name).observe(duration)
     else:
         metrics.TASK_EXECUTIONS.labels(name, outcome).inc()
-    return outcome, correlation
+    return outcome
 
 
 def flow_end_hook(flow: Any, flow_run: Any, state: Any) -> None:
@@ -328,8 +331,10 @@ def flow_end_hook(flow: Any, flow_run: Any, state: Any) -> None:
         flow_name=flow.name,
         deployment_id=str(flow_run.deployment_id) if flow_run.deployment_id else None,
     )
-    outcome, correlation = _record_end("flow", str(flow_run.id), fallback, state, flow.name)
-    with under_correlation(correlation):  # compensation spans join the run's trace
+    outcome = _record_end("flow", str(flow_run.id), fallback, state, flow.name)
+    with _in_flight_lock:
+        flow_span = _flow_spans.pop(str(flow_run.id), None)
+    with under_span(flow_span):  # compensation spans join the run's trace
         _settle_compensations(str(flow_run.id), outcome)
     from wflo_prefect.costs.leases import flush_leases
 

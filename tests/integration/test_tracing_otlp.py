@@ -216,3 +216,26 @@ def test_a_governed_runs_whole_tree_arrives_at_the_otlp_receiver(
     assert approval_attributes["wflo.approval.status"].string_value == "rejected"
     assert approval.status.code != approval.status.STATUS_CODE_ERROR
     assert tasks["tree-delete"].status.code != approval.status.STATUS_CODE_ERROR
+
+
+def test_compensations_of_an_unsampled_run_are_not_exported(
+    receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch, ledger: Ledger, tmp_path: Any
+) -> None:
+    """The undo spans follow the run's sampling decision: no orphan spans at rate 0."""
+    from tests.support import undo
+    from wflo_prefect import compensate
+
+    monkeypatch.setenv(undo.JOURNAL_ENV, str(tmp_path / "journal.jsonl"))
+    monkeypatch.setenv("PREFECT_INTEGRATIONS_WFLO_TRACING_EXPORTER", "otlp_http")
+    monkeypatch.setenv("PREFECT_INTEGRATIONS_WFLO_TRACING_ENDPOINT", receiver.endpoint)
+    monkeypatch.setenv("PREFECT_INTEGRATIONS_WFLO_TRACING_SAMPLE_RATE", "0")
+
+    @governed_flow(name="unsampled-saga")
+    def saga() -> None:
+        compensate(undo.undo, "a")
+        raise RuntimeError("failed after a side effect")
+
+    assert saga(return_state=True).is_failed()
+    assert [e["undo"] for e in undo.entries()] == ["a"]
+    assert tracing.flush_tracing()
+    assert receiver.spans == []

@@ -20,20 +20,12 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
-from opentelemetry.trace import (
-    NonRecordingSpan,
-    Span,
-    SpanContext,
-    Status,
-    StatusCode,
-    TraceFlags,
-)
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, Status, StatusCode
 
 from wflo_prefect.observability.tracing import get_tracer
 
 if TYPE_CHECKING:
     from wflo_prefect.ledger.compensations import CompensationRecord
-    from wflo_prefect.observability.correlation import Correlation
     from wflo_prefect.sandbox.result import SandboxResult
 
 __all__ = [
@@ -41,7 +33,7 @@ __all__ = [
     "record_policy_decisions",
     "record_sandbox_result",
     "sandbox_span",
-    "under_correlation",
+    "under_span",
 ]
 
 
@@ -112,24 +104,19 @@ def compensation_span(record: CompensationRecord) -> Any:
 
 
 @contextmanager
-def under_correlation(correlation: Correlation | None) -> Iterator[None]:
-    """Make the span named by ``correlation`` the parent of spans started in the block.
+def under_span(parent: SpanContext | None) -> Iterator[None]:
+    """Make the (ended) span ``parent`` the parent of spans started in the block.
 
     For work done after a run's span ended (Prefect's state hooks run compensations
-    there): its spans still join the run's trace.
+    there): its spans still join the run's trace, and follow its sampling decision.
     """
-    if correlation is None or not correlation.trace_id or not correlation.span_id:
+    if (
+        parent is None
+        or not parent.is_valid
+        or trace.get_current_span().get_span_context().is_valid
+    ):
         yield
         return
-    if trace.get_current_span().get_span_context().is_valid:
-        yield
-        return
-    parent = SpanContext(
-        trace_id=int(correlation.trace_id, 16),
-        span_id=int(correlation.span_id, 16),
-        is_remote=False,
-        trace_flags=TraceFlags(TraceFlags.SAMPLED),
-    )
     with trace.use_span(NonRecordingSpan(parent), end_on_exit=False):
         yield
 
