@@ -22,7 +22,7 @@ from wflo_prefect.ledger.models import (
 )
 
 if TYPE_CHECKING:
-    from wflo_prefect.ledger.repository import Ledger
+    from wflo_prefect.ledger.database import Database as Ledger
 
 __all__ = ["Admit", "ApprovalRepository", "ApprovalRequestRecord", "ApprovalVoteRecord", "Tally"]
 

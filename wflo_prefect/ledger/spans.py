@@ -12,7 +12,7 @@ from sqlalchemy import select
 from wflo_prefect.ledger.models import SpanRow
 
 if TYPE_CHECKING:
-    from wflo_prefect.ledger.repository import Ledger
+    from wflo_prefect.ledger.database import Database
 
 __all__ = ["SpanRecord", "SpanRepository"]
 
@@ -39,7 +39,7 @@ class SpanRecord(BaseModel):
 class SpanRepository:
     """Reads and writes ``wflo_spans``."""
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Database) -> None:
         self._ledger = ledger
 
     def record_many(self, spans: list[dict[str, Any]]) -> None:

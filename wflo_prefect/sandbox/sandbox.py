@@ -43,7 +43,7 @@ from wflo_prefect.sandbox.result import SandboxResult
 from wflo_prefect.sandbox.stats import Usage, oom_kills, read_usage
 
 if TYPE_CHECKING:
-    from wflo_prefect.sandbox.warm_pool import WarmPool
+    from wflo_prefect.sandbox.pool_source import WarmSource
 
 __all__ = ["DockerSandbox"]
 
@@ -108,7 +108,7 @@ class DockerSandbox:
     """
 
     def __init__(
-        self, config: SandboxConfig | None = None, *, pool: WarmPool | None = None
+        self, config: SandboxConfig | None = None, *, pool: WarmSource | None = None
     ) -> None:
         self.config = config or (pool.config if pool is not None else SandboxConfig())
         if pool is not None and pool.config != self.config:

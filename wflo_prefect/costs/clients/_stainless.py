@@ -77,6 +77,8 @@ def _settle(call: MeteredCall, usage: TokenUsage | None, request_id: str | None)
         cache_write_tokens=usage.cache_write_tokens,
         model=usage.model,
         request_id=request_id,
+        details=usage.details,
+        service_tier=usage.service_tier,
     )
 
 
@@ -106,7 +108,7 @@ def _prepare(meter: Meter, options: Any, stream: bool) -> _Prepared | None:
             prepared.cached_result = hit.result
             return prepared
     settings = get_cost_settings()
-    estimate = endpoint.estimate(body, settings.chars_per_token, settings.default_max_output_tokens)
+    estimate = endpoint.estimate(body, settings.default_max_output_tokens)
     model = estimate.model
     if meter.routing is not None:
         model = meter.routing.target(estimate.model, current_attribution())
@@ -126,6 +128,9 @@ def _prepare(meter: Meter, options: Any, stream: bool) -> _Prepared | None:
         input_tokens=estimate.input_tokens,
         max_output_tokens=estimate.max_output_tokens,
         requested_model=estimate.model if model != estimate.model else None,
+        details=estimate.details,
+        service_tier=estimate.service_tier,
+        cache_write_tokens=estimate.cache_write_tokens,
     )
     return prepared
 
