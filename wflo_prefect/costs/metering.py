@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from wflo_prefect.costs.attribution import Attribution, current_attribution
 from wflo_prefect.costs.budget import Budget
@@ -24,9 +25,12 @@ from wflo_prefect.costs.enforcement import Hold, reserve
 from wflo_prefect.costs.prices import Price, find_price
 from wflo_prefect.costs.usage import check_count, check_usage
 from wflo_prefect.ledger.costs import CostEntry, NewCostEntry
-from wflo_prefect.observability import metrics
+from wflo_prefect.observability import genai, metrics
 from wflo_prefect.observability.logging import get_logger
 from wflo_prefect.policies.engine import enforce_policies
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 __all__ = [
     "MeteredCall",
@@ -56,6 +60,8 @@ class MeteredCall:
     streaming: bool = False
     #: The model the caller asked for, when routing sent the request to ``model``.
     requested_model: str | None = None
+    #: The call's ``chat {model}`` span (see observability/genai.py).
+    span: Span | None = None
 
     def settle(
         self,
@@ -129,6 +135,14 @@ class MeteredCall:
         if stored is not None:
             self.entry = stored
             _observe(stored)
+            genai.end_chat_span(
+                self.span,
+                self.provider,
+                stored,
+                self.hold,
+                started=self.started,
+                cache_write_tokens=cache_write_tokens,
+            )
         return stored
 
     def settle_worst_case(self, *, request_id: str | None = None) -> CostEntry | None:
@@ -146,6 +160,7 @@ class MeteredCall:
     def release(self) -> None:
         """Give the hold back: the call failed or was never sent."""
         self.hold.release()
+        genai.release_chat_span(self.span)
 
     @property
     def closed(self) -> bool:
@@ -161,7 +176,6 @@ def _observe(entry: CostEntry) -> None:
     if entry.cached_input_tokens:
         metrics.LLM_TOKENS.labels(*labels, "cached_input").inc(entry.cached_input_tokens)
     metrics.WORKFLOW_COST.labels(entry.flow_name or "").inc(float(entry.cost_usd))
-    _span_attributes(entry)
     _log.info(
         "llm.call",
         provider=entry.provider,
@@ -170,24 +184,6 @@ def _observe(entry: CostEntry) -> None:
         output_tokens=entry.output_tokens,
         cost_usd=str(entry.cost_usd),
         cached=entry.cached,
-    )
-
-
-def _span_attributes(entry: CostEntry) -> None:
-    from opentelemetry import trace
-
-    span = trace.get_current_span()
-    if not span.is_recording():
-        return
-    span.add_event(
-        "gen_ai.call",
-        {
-            "gen_ai.system": entry.provider,
-            "gen_ai.response.model": entry.model,
-            "gen_ai.usage.input_tokens": entry.input_tokens,
-            "gen_ai.usage.output_tokens": entry.output_tokens,
-            "wflo.cost_usd": str(entry.cost_usd),
-        },
     )
 
 
@@ -229,23 +225,26 @@ def start_call(
     the worst case as the provider would bill it.
     """
     _check_tokens(input_tokens=input_tokens, max_output_tokens=max_output_tokens)
-    price = find_price(provider, model)
-    estimate = price.cost(
-        input_tokens,
-        max_output_tokens,
-        cache_write_tokens=cache_write_tokens,
-        details=details,
-        service_tier=service_tier,
-    )
-    enforce_policies(
-        "spend",
-        kind="llm_call",
-        name=f"{provider}/{model}",
-        extra={"provider": provider, "model": model, "estimated_cost": estimate},
-    )
-    who = current_attribution()
-    hold = reserve(estimate, who, budgets)
-    call = MeteredCall(provider, model, price, estimate, who, hold)
+    span = genai.start_chat_span(provider, model, max_output_tokens=max_output_tokens)
+    with genai.chat_span_setup(span):  # the checks below are events / errors on the call's span
+        price = find_price(provider, model)
+        estimate = price.cost(
+            input_tokens,
+            max_output_tokens,
+            cache_write_tokens=cache_write_tokens,
+            details=details,
+            service_tier=service_tier,
+        )
+        span.set_attribute("wflo.cost.estimate_usd", str(estimate))
+        enforce_policies(
+            "spend",
+            kind="llm_call",
+            name=f"{provider}/{model}",
+            extra={"provider": provider, "model": model, "estimated_cost": estimate},
+        )
+        who = current_attribution()
+        hold = reserve(estimate, who, budgets)
+    call = MeteredCall(provider, model, price, estimate, who, hold, span=span)
     call.requested_model = requested_model
     return call
 
@@ -298,6 +297,10 @@ def metered_call(
     )
     try:
         yield call
+    except BaseException as exc:
+        if not call.closed:
+            genai.fail_chat_span(call.span, exc)
+        raise
     finally:
         if not call.closed:
             call.release()

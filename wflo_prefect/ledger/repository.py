@@ -20,6 +20,7 @@ from wflo_prefect.ledger.compensations import CompensationRepository
 from wflo_prefect.ledger.costs import CostRepository
 from wflo_prefect.ledger.database import Database
 from wflo_prefect.ledger.policies import PolicyRepository
+from wflo_prefect.ledger.spans import SpanRepository
 from wflo_prefect.settings import get_settings
 
 __all__ = ["AuditRepository", "Ledger", "get_ledger", "reset_ledger_cache"]
@@ -35,6 +36,7 @@ class Ledger(Database):
         self.approvals = ApprovalRepository(self)
         self.policies = PolicyRepository(self)
         self.compensations = CompensationRepository(self)
+        self.spans = SpanRepository(self)
 
     def _close_repositories(self) -> None:
         self.audit.close()

@@ -27,6 +27,7 @@ from wflo_prefect.costs.clients._usage import TokenUsage
 from wflo_prefect.costs.metering import MeteredCall, record_cached_call, start_call
 from wflo_prefect.costs.routing import ModelRouting
 from wflo_prefect.costs.settings import get_cost_settings
+from wflo_prefect.observability import genai
 
 __all__ = ["Meter", "instrument_stainless"]
 
@@ -137,6 +138,7 @@ def _prepare(meter: Meter, options: Any, stream: bool) -> _Prepared | None:
 def _complete(meter: Meter, prepared: _Prepared, result: Any, parsed: Any) -> None:
     call = prepared.call
     assert call is not None
+    genai.note_response(call.span, parsed)
     _settle(call, prepared.endpoint.usage_of(parsed), _request_id(result))
     entry = call.entry
     if (
@@ -163,13 +165,17 @@ def _wrap_stream(stream: Any, endpoint: Endpoint, call: MeteredCall, injected: b
     acc = TokenUsage()
     rid = _request_id(stream)
 
+    reasons: list[str] = []
+
     def metered() -> Generator[Any, None, None]:
         try:
             for item in original:
+                genai.stream_finish_reasons(item, reasons)
                 if not endpoint.observe(item, acc, injected):
                     yield item
         finally:
             if not call.closed:
+                genai.note_finish_reasons(call.span, reasons)
                 _settle(call, acc, rid)
 
     generator = metered()
@@ -192,13 +198,17 @@ def _wrap_async_stream(stream: Any, endpoint: Endpoint, call: MeteredCall, injec
     acc = TokenUsage()
     rid = _request_id(stream)
 
+    reasons: list[str] = []
+
     async def metered() -> AsyncGenerator[Any, None]:
         try:
             async for item in original:
+                genai.stream_finish_reasons(item, reasons)
                 if not endpoint.observe(item, acc, injected):
                     yield item
         finally:
             if not call.closed:
+                genai.note_finish_reasons(call.span, reasons)
                 _settle(call, acc, rid)
 
     generator = metered()
