@@ -46,7 +46,6 @@ __all__ = [
     "CostEntryRow",
     "PolicyDecisionRow",
     "SnapshotRow",
-    "SpanRow",
 ]
 
 Money = Numeric(20, 10, asdecimal=True)
@@ -383,27 +382,3 @@ class SnapshotRow(Base):
     name: Mapped[str] = mapped_column(String(255))
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-
-
-class SpanRow(Base):
-    """One finished OpenTelemetry span, kept when the ledger span sink is on."""
-
-    __tablename__ = "wflo_spans"
-    __table_args__ = (
-        Index("ix_wflo_span_trace", "trace_id"),
-        Index("ix_wflo_span_flow_run", "flow_run_id"),
-    )
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    trace_id: Mapped[str] = mapped_column(String(32))
-    span_id: Mapped[str] = mapped_column(String(16))
-    parent_span_id: Mapped[str | None] = mapped_column(String(16))
-    name: Mapped[str] = mapped_column(String(255))
-    kind: Mapped[str] = mapped_column(String(16))
-    start_time: Mapped[datetime] = mapped_column(UTCDateTime())
-    end_time: Mapped[datetime] = mapped_column(UTCDateTime())
-    status: Mapped[str] = mapped_column(String(16))
-    status_message: Mapped[str | None] = mapped_column(Text)
-    flow_run_id: Mapped[str | None] = mapped_column(String(36))
-    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    events: Mapped[list[Any]] = mapped_column(default=list)

@@ -7,14 +7,39 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
+from sqlalchemy import Index, String, Text, select
+from sqlalchemy.orm import Mapped, mapped_column
 
-from wflo_prefect.ledger.models import SpanRow
+from wflo_prefect.ledger.models import Base, UTCDateTime, new_id
 
 if TYPE_CHECKING:
     from wflo_prefect.ledger.database import Database
 
-__all__ = ["SpanRecord", "SpanRepository"]
+__all__ = ["SpanRecord", "SpanRepository", "SpanRow"]
+
+
+class SpanRow(Base):
+    """One finished OpenTelemetry span, kept when the ledger span sink is on."""
+
+    __tablename__ = "wflo_spans"
+    __table_args__ = (
+        Index("ix_wflo_span_trace", "trace_id"),
+        Index("ix_wflo_span_flow_run", "flow_run_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    trace_id: Mapped[str] = mapped_column(String(32))
+    span_id: Mapped[str] = mapped_column(String(16))
+    parent_span_id: Mapped[str | None] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))
+    start_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    end_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16))
+    status_message: Mapped[str | None] = mapped_column(Text)
+    flow_run_id: Mapped[str | None] = mapped_column(String(36))
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    events: Mapped[list[Any]] = mapped_column(default=list)
 
 
 class SpanRecord(BaseModel):
