@@ -67,6 +67,13 @@ def _settled(request: ApprovalRequestRecord, *, actor: str | None) -> ApprovalDe
     return decision
 
 
+def _wake_here(request: ApprovalRequestRecord) -> None:
+    """The loopback shortcut: only to a gate on this host, and only if it is on."""
+    waiter = request.settings.get("waiter", {})
+    if get_approval_settings().loopback_wake and waiter.get("host") == socket.gethostname():
+        poke(waiter.get("wake"))
+
+
 def decide(request_id: str, vote: Vote, *, resume: bool = True) -> ApprovalRequestRecord:
     """Record one vote; when it settles the request, resume the paused run.
 
@@ -82,7 +89,7 @@ def decide(request_id: str, vote: Vote, *, resume: bool = True) -> ApprovalReque
     if request.status != "pending" and resume and request.flow_run_id:
         # Wake and resume first: the waiting run should not wait for the audit writes.
         if waiter_alive(request):
-            poke(request.settings.get("waiter", {}).get("wake"))
+            _wake_here(request)
             decision = ApprovalDecision.from_ledger(
                 request, get_ledger().approvals.votes(request.id)
             )
