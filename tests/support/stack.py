@@ -131,7 +131,7 @@ def build_flows_image() -> str:
 
 SAVE_APPROVERS = """
 import json, sys
-from wflo_prefect import Approvers, Principal, hash_api_key
+from wflo_prefect.approvals import Approvers, Principal, hash_api_key
 spec = json.loads(sys.argv[1])
 Approvers(
     users=[Principal(name=n, api_key_hashes=[hash_api_key(k)]) for n, k in spec["keys"].items()],
