@@ -27,6 +27,7 @@ import json
 import os
 import queue
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -255,6 +256,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--samples", type=int, default=30, help="decisions per path")
     args = parser.parse_args()
+    # Stop the stack on SIGTERM too (the `finally` below runs on SystemExit).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     load = os.getloadavg()[0]
     results = run(args.samples)
     print(f"resume-to-continue on wflo stack (load average at start {load:.1f})")

@@ -8,6 +8,8 @@ own API key, as an approver's tool (or a Slack click relayed by the service) wou
 
 from __future__ import annotations
 
+import json
+import socket
 import sqlite3
 import subprocess
 import time
@@ -15,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
 import httpx
 import pytest
 from fakes.openai_server import FakeOpenAI
@@ -52,7 +55,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             check=False,
         )
         assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
+        state = json.loads((running.directory / "state.json").read_text())
+        worker = next(c for c in state["components"] if c["name"] == "sandbox-worker")
         yield running
+    # `wflo stack down` left no container or network of the sandbox worker's runs behind.
+    owner = f"{socket.gethostname()}:{worker['pid']}:"
+    leftovers = [
+        c.name
+        for c in docker.from_env().containers.list(all=True, filters={"label": "org.wflo.sandbox"})
+        if c.labels.get("org.wflo.sandbox.owner", "").startswith(owner)
+    ]
+    assert not leftovers, leftovers
 
 
 def _api(stack: Stack) -> str:

@@ -298,8 +298,30 @@ def down(spec: StackSpec, say: Say = _quiet) -> list[str]:
         raise ServiceUnavailableError(
             "Some of the stack's processes did not stop", value=stuck, hint="Kill them by pid"
         )
+    if any(c.name == "sandbox-worker" for c in components):
+        _collect_sandbox_garbage(say)
     spec.state_file.unlink(missing_ok=True)
     return stopped
+
+
+def _collect_sandbox_garbage(say: Say) -> None:
+    """Remove the containers and networks of flow runs the stopped sandbox worker owned.
+
+    A worker stopped while (or right after) a run ends has no time to remove the run's
+    egress proxy and network; they carry the worker's pid as owner, now dead.
+    """
+    from docker.errors import DockerException
+
+    from wflo_prefect.sandbox.cleanup import collect_garbage
+    from wflo_prefect.sandbox.engine import docker_client
+
+    try:
+        collected = collect_garbage(docker_client())
+    except (DockerException, ServiceUnavailableError) as exc:
+        say(f"could not remove leftover sandbox containers ({exc}); run `wflo sandbox gc`")
+        return
+    for name in [*collected.containers, *collected.networks]:
+        say(f"removed leftover sandbox resource {name}")
 
 
 def status(spec: StackSpec) -> StackStatus:
