@@ -105,7 +105,7 @@ def run_code(code: str, inputs: dict[str, object]) -> dict[str, object]:
     }
 
 
-@governed_flow(name="code-agent")
+@governed_flow(name="code-agent", log_prints=True)
 def code_agent(
     question: str = "summarise the latencies", numbers: list[float] | None = None
 ) -> dict:

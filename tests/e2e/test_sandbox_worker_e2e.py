@@ -2,21 +2,17 @@
 
 A real Prefect server (listening where the Docker bridge reaches it), a work pool
 created with Prefect's CLI, the code-agent example deployed with an image that has
-Prefect, wflo-prefect and flows/ in it (built offline from the sandbox image and this
-checkout's packages), and one `prefect worker start --run-once`. The flow run must
+Prefect, wflo-prefect and flows/ in it (built offline by `wflo sandbox build-image
+--flows`, the pool's default image), and one `prefect worker start --run-once`. The run must
 complete inside the hardened container, talking only to the API, and the generated
 hostile code must be blocked there.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import os
 import socket
 import subprocess
-import tarfile
-import tempfile
 import time
 import urllib.request
 import uuid
@@ -30,52 +26,26 @@ pytestmark = pytest.mark.docker
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".venv" / "bin"
-SITE = ROOT / ".venv" / "lib" / "python3.11" / "site-packages"
-# Not needed to run a flow, and most of the venv's size.
-SKIP = ("playwright", "material", "babel", "mypy", "ruff", "pymdown", "mkdocs", "__editable__")
-
-DOCKERFILE = b"""FROM wflo-sandbox:latest
-COPY site /opt/site
-COPY app /opt/flows
-ENV PYTHONPATH=/opt/site
-WORKDIR /opt/flows
-"""
-
-
-def _sources_digest() -> str:
-    digest = hashlib.sha256((ROOT / "uv.lock").read_bytes())
-    for path in sorted([*ROOT.glob("wflo_prefect/**/*"), *ROOT.glob("flows/*.py")]):
-        if path.is_file() and "__pycache__" not in path.parts:
-            digest.update(str(path.relative_to(ROOT)).encode() + path.read_bytes())
-    return digest.hexdigest()[:12]
-
-
-def _skip_member(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
-    top = info.name.split("/")[1] if "/" in info.name else ""
-    if top.startswith(SKIP) or top.endswith(".pth") or "__pycache__" in info.name:
-        return None
-    return info
 
 
 @pytest.fixture(scope="module")
 def agent_image(docker_client: Any) -> str:
-    """An image with Prefect, wflo-prefect and flows/ (rebuilt only when they change)."""
-    tag = f"wflo-agent-e2e:{_sources_digest()}"
-    if docker_client.images.list(name=tag):
-        return tag
-    for old in docker_client.images.list(name="wflo-agent-e2e"):
-        docker_client.images.remove(old.id, force=True)
-    with tempfile.TemporaryFile() as context:
-        with tarfile.open(fileobj=context, mode="w") as tar:
-            info = tarfile.TarInfo("Dockerfile")
-            info.size = len(DOCKERFILE)
-            tar.addfile(info, io.BytesIO(DOCKERFILE))
-            tar.add(SITE, arcname="site", filter=_skip_member)
-            tar.add(ROOT / "wflo_prefect", arcname="site/wflo_prefect", filter=_skip_member)
-            tar.add(ROOT / "flows", arcname="app/flows", filter=_skip_member)
-        context.seek(0)
-        docker_client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True)
-    return tag
+    """The pool's default image, built as a user builds it: `wflo sandbox build-image --flows`."""
+    from wflo_prefect.sandbox.flows_image import DEFAULT_FLOWS_IMAGE
+
+    built = subprocess.run(
+        [str(BIN / "wflo"), "sandbox", "build-image", "--flows", "--project", str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    assert f"built {DEFAULT_FLOWS_IMAGE}" in built.stdout
+    attrs = docker_client.images.get(DEFAULT_FLOWS_IMAGE).attrs
+    assert attrs["Config"]["User"] == "1000:1000"
+    assert attrs["Config"]["Labels"]["org.wflo.flows-image"] == "1"
+    return DEFAULT_FLOWS_IMAGE
 
 
 @pytest.fixture(scope="module")
@@ -127,8 +97,7 @@ from flows.code_agent import code_agent
 from prefect.deployments import run_deployment
 deployment_id = code_agent.deploy(
     name="e2e", work_pool_name=sys.argv[1], image=sys.argv[2], build=False, push=False,
-    job_variables={"command": "python3 -m prefect flow-run execute",
-                   "image_pull_policy": "Never", "mem_limit": "1g"},
+    job_variables={"mem_limit": "1g"},
     print_next_steps=False,
 )
 print(run_deployment(deployment_id, timeout=0).id)

@@ -141,6 +141,21 @@ def _delete_input(flow_run_id: UUID, key: str) -> None:
                 raise
 
 
+def _resume_once(client: Any, run_id: UUID, answer: dict[str, Any]) -> Any:
+    """One resume; None when Prefect answers 409: another resumer stored the answer first.
+
+    Two resumers of one pause (the approval service and the gate itself, woken by its
+    poll) may both find the run paused; the second one's answer then collides with the
+    first's in Prefect's run input. The first one moves the run on.
+    """
+    try:
+        return client.resume_flow_run(run_id, run_input=answer)
+    except PrefectHTTPStatusError as exc:
+        if exc.response.status_code == 409:
+            return None
+        raise
+
+
 def resume_run(flow_run_id: UUID | str, answer: dict[str, Any], *, check: bool = True) -> bool:
     """Resume a paused run with a typed answer; False when it was not paused.
 
@@ -152,15 +167,19 @@ def resume_run(flow_run_id: UUID | str, answer: dict[str, Any], *, check: bool =
             run = client.read_flow_run(run_id)
             if run.state is None or not run.state.is_paused():
                 return False
-        response = client.resume_flow_run(run_id, run_input=answer)
+        response = _resume_once(client, run_id, answer)
         for _ in range(_SCHEMA_RETRIES):
             # The form is being replaced (delete, then save): exactly one party resumes
             # (a claim in the ledger), but the waiting gate replaces the form when a
             # tier's deadline escalates, which a decision can meet: wait for it.
-            if not (response.status == SetStateStatus.REJECT and _schema_missing(response)):
+            if response is None or not (
+                response.status == SetStateStatus.REJECT and _schema_missing(response)
+            ):
                 break
             time.sleep(0.1)
-            response = client.resume_flow_run(run_id, run_input=answer)
+            response = _resume_once(client, run_id, answer)
+        if response is None:
+            return False  # another resumer stored this pause's answer first
         if response.status == SetStateStatus.REJECT and _invalid_input(response):
             # wflo resumes settled requests; its answer need not fit this request's
             # form (a timeout has no approver, a quorum several). The answer type's
@@ -169,7 +188,9 @@ def resume_run(flow_run_id: UUID | str, answer: dict[str, Any], *, check: bool =
             keyset = run.state.state_details.run_input_keyset if run.state else None
             if keyset:
                 _replace_form(ApprovalInput, keyset["schema"], keyset["description"], run_id)
-                response = client.resume_flow_run(run_id, run_input=answer)
+                response = _resume_once(client, run_id, answer)
+    if response is None:
+        return False
     if response.status == SetStateStatus.ACCEPT:
         return True
     if response.status == SetStateStatus.ABORT:

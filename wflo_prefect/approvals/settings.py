@@ -37,6 +37,13 @@ class ApprovalSettings(PrefectBaseSettings):
         description="Safety-net poll of the paused run; wake-up normally comes from "
         "Prefect's events within milliseconds.",
     )
+    loopback_wake: bool = Field(
+        default=True,
+        description="Also wake a gate waiting on this host with a datagram to its loopback "
+        "port when a decision is recorded here (a shortcut past Prefect's event pipeline). "
+        "Off: decisions reach the run only through Prefect's API and events, as they do "
+        "from another host; `wflo stack up` turns it off.",
+    )
     heartbeat_seconds: float = Field(
         default=30.0,
         gt=0,

@@ -96,6 +96,12 @@ def resume_once(request: ApprovalRequestRecord, decision: ApprovalDecision) -> b
     return resumed
 
 
+def _wake_here(waiter: ApprovalWaiterRecord) -> None:
+    """The loopback shortcut: only to a gate on this host, and only if it is on."""
+    if get_approval_settings().loopback_wake and waiter.host == socket.gethostname():
+        poke(waiter.wake)
+
+
 def decide(request_id: str, vote: Vote, *, resume: bool = True) -> ApprovalRequestRecord:
     """Record one vote; when it settles the request, resume the paused run.
 
@@ -127,7 +133,7 @@ def settle_vote(
         waiter = get_ledger().approvals.waiter(request.id)
         if _alive(waiter):
             assert waiter is not None
-            poke(waiter.wake)
+            _wake_here(waiter)
             resume_once(request, decision)
         else:
             _finish_dead_run(request, decision)

@@ -17,6 +17,7 @@ from wflo_prefect.cli import costs as costs_cli
 from wflo_prefect.cli import db, debug, doctor, runs
 from wflo_prefect.cli import policies as policies_cli
 from wflo_prefect.cli import sandbox as sandbox_cli
+from wflo_prefect.cli import stack as stack_cli
 from wflo_prefect.cli._console import console
 
 __all__ = ["app", "main"]
@@ -35,6 +36,7 @@ app.add_typer(budgets_cli.app, name="budgets")
 app.add_typer(sandbox_cli.app, name="sandbox")
 app.add_typer(compensate_cli.app, name="compensate")
 app.add_typer(policies_cli.app, name="policies")
+app.add_typer(stack_cli.app, name="stack")
 app.command("debug")(debug.debug)
 app.command("doctor")(doctor.doctor)
 app.command("trace")(runs.trace)

@@ -28,14 +28,35 @@ def build_image_command(
     registry: Annotated[
         bool, typer.Option("--registry", help="Only build from the registry; fail if unreachable.")
     ] = False,
+    flows: Annotated[
+        bool,
+        typer.Option(
+            "--flows",
+            help="Build the work pool's flows image instead: the project's locked "
+            "dependencies, wflo-prefect and flows/ on the offline sandbox image (or --base).",
+        ),
+    ] = False,
+    project: Annotated[
+        Path, typer.Option(help="With --flows: the project root (pyproject.toml, uv.lock).")
+    ] = Path(),
+    flows_dir: Annotated[
+        Path | None, typer.Option(help="With --flows: the flows directory; default PROJECT/flows.")
+    ] = None,
 ) -> None:
-    """Build the sandbox image: registry slim Python if reachable, else offline (debootstrap)."""
+    """Build the sandbox image: registry slim Python if reachable, else offline (debootstrap).
+
+    With --flows, build the image the docker-sandbox work pool runs flow runs in
+    (default tag wflo-agent:latest, which the pool's job template points at).
+    """
     from wflo_prefect.sandbox.engine import docker_client
     from wflo_prefect.sandbox.image import build_image
     from wflo_prefect.settings import get_settings
 
     if offline and registry:
         exit_with_error("--offline and --registry exclude each other", code=2)
+    if flows:
+        _build_flows(tag, base, project, flows_dir)
+        return
     mode: Literal["auto", "registry", "offline"] = (
         "offline" if offline else "registry" if registry else "auto"
     )
@@ -45,6 +66,27 @@ def build_image_command(
     except WfloError as exc:
         exit_with_error(exc)
     console.print(f"built [bold]{built.tag}[/bold] ({built.method}, from {built.base})")
+
+
+def _build_flows(tag: str | None, base: str | None, project: Path, flows_dir: Path | None) -> None:
+    from wflo_prefect.sandbox.engine import docker_client
+    from wflo_prefect.sandbox.flows_image import DEFAULT_FLOWS_IMAGE, build_flows_image
+
+    try:
+        built = build_flows_image(
+            docker_client(),
+            tag or DEFAULT_FLOWS_IMAGE,
+            project=project,
+            flows_dir=flows_dir,
+            base=base,
+        )
+    except WfloError as exc:
+        exit_with_error(exc)
+    console.print(
+        f"built [bold]{built.tag}[/bold] from {built.base}: python {built.python}, "
+        f"prefect {built.prefect_version}, {built.packages} locked packages, flows/ at "
+        "/opt/flows/flows, uid 1000"
+    )
 
 
 @app.command("gc")

@@ -16,6 +16,7 @@ from pydantic import Field, field_validator, model_validator
 
 from wflo_prefect.sandbox.config import FORBIDDEN_OPTIONS, parse_size
 from wflo_prefect.sandbox.errors import SandboxConfigError
+from wflo_prefect.sandbox.flows_image import DEFAULT_FLOWS_IMAGE
 
 __all__ = ["ALLOWED_CREATE_KWARGS", "DockerSandboxJobConfiguration"]
 
@@ -48,6 +49,18 @@ def _refuse(field: str, value: Any, why: str) -> SandboxConfigError:
 class DockerSandboxJobConfiguration(DockerWorkerJobConfiguration):  # type: ignore[misc]
     """A Docker job whose container is always hardened (see docs/sandbox.md)."""
 
+    image: str = Field(
+        default=DEFAULT_FLOWS_IMAGE,
+        description="Image the flow run's container runs; the default is the one "
+        "`wflo sandbox build-image --flows` builds (Python, the locked dependencies, "
+        "wflo-prefect and flows/ at /opt/flows).",
+        examples=[DEFAULT_FLOWS_IMAGE],
+    )
+    image_pull_policy: Literal["IfNotPresent", "Always", "IfPossible", "Never"] | None = Field(
+        default="IfNotPresent",
+        description="IfNotPresent by default: the flows image is built on the worker's host; "
+        "use Always with a registry tag you push to.",
+    )
     privileged: bool = Field(
         default=False,
         description="Always false: the sandbox never runs privileged containers.",
