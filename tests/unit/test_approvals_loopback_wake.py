@@ -12,7 +12,7 @@ from wflo_prefect.approvals import settle
 
 
 def _request(host: str) -> Any:
-    return SimpleNamespace(settings={"waiter": {"wake": "127.0.0.1:40404", "host": host}})
+    return SimpleNamespace(wake="127.0.0.1:40404", host=host)
 
 
 @pytest.fixture
