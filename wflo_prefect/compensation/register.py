@@ -93,4 +93,7 @@ def register_compensation(
             correlation=ids,
             payload={"name": label, "handler": ref, "idempotency_key": key},
         )
+    from wflo_prefect.compensation.heartbeat import ensure_heartbeat
+
+    ensure_heartbeat(ids.flow_run_id)  # so recovery can tell a dead run from a slow one
     return record

@@ -161,6 +161,32 @@ class CompensationRepository:
             ).all()
             return list(rows)
 
+    def touch_pending(self, flow_run_id: str) -> int:
+        """A heartbeat: stamp the run's pending compensations now; return how many there are."""
+        with self._ledger.transaction() as session:
+            result = session.execute(
+                update(CompensationRow)
+                .where(
+                    CompensationRow.flow_run_id == flow_run_id,
+                    CompensationRow.status == "pending",
+                )
+                .values(updated_at=utcnow())
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def last_sign_of_life(self, flow_run_id: str) -> datetime | None:
+        """When the run last registered, touched or ran one of its open compensations."""
+        from sqlalchemy import func
+
+        with self._ledger.transaction() as session:
+            found: datetime | None = session.scalar(
+                select(func.max(CompensationRow.updated_at)).where(
+                    CompensationRow.flow_run_id == flow_run_id,
+                    CompensationRow.status.in_(("pending", "running")),
+                )
+            )
+            return found
+
     # -- snapshots ------------------------------------------------------------------
 
     def save_snapshot(
