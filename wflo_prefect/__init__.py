@@ -77,6 +77,7 @@ if _typing.TYPE_CHECKING:
         PolicyConditionError,
         PolicyViolation,
         RequireApproval,
+        RunHalted,
         WfloPolicySet,
         set_global_policies,
     )
@@ -125,6 +126,7 @@ _SOURCES: dict[str, str] = {
     "PolicyConditionError": "wflo_prefect.policies",
     "PolicyViolation": "wflo_prefect.policies",
     "RequireApproval": "wflo_prefect.policies",
+    "RunHalted": "wflo_prefect.policies",
     "SandboxConfig": "wflo_prefect.sandbox",
     "SandboxConfigError": "wflo_prefect.sandbox",
     "SandboxError": "wflo_prefect.sandbox",
@@ -191,6 +193,7 @@ __all__ = [
     "PolicyConditionError",
     "PolicyViolation",
     "RequireApproval",
+    "RunHalted",
     "SandboxConfig",
     "SandboxConfigError",
     "SandboxError",

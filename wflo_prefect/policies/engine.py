@@ -18,7 +18,13 @@ from wflo_prefect.policies.errors import PolicyViolation
 from wflo_prefect.policies.policy import Point, Policy
 from wflo_prefect.policies.targets import parse_target
 
-__all__ = ["PolicyOutcome", "enforce_policies", "evaluate_policies"]
+__all__ = [
+    "PolicyOutcome",
+    "carry_out",
+    "enforce_policies",
+    "evaluate_policies",
+    "record_outcome",
+]
 
 _log = get_logger("policies")
 
@@ -80,7 +86,8 @@ def evaluate_policies(
     return outcome
 
 
-def _record(outcome: PolicyOutcome) -> None:
+def record_outcome(outcome: PolicyOutcome) -> None:
+    """Store every decision of ``outcome`` in the ledger (matched or not)."""
     ids = current_correlation()
     now = utcnow()
     shown = {k: v for k, v in outcome.context.items() if v not in ("", [], {}, 0, 0.0)}
@@ -173,34 +180,10 @@ def enforce_policies(
         extra=extra,
         describe=True,
     )
-    _record(outcome)
+    record_outcome(outcome)
+    halts, approvals = carry_out(outcome)
     ledger = get_ledger()
     ids = current_correlation()
-    halts: list[tuple[Policy, Halt]] = []
-    approvals: list[tuple[Policy, RequireApproval]] = []
-    for policy in outcome.matched:
-        _emit_event(policy, outcome)
-        _log.info("policy.matched", policy=policy.name, point=point, name=name)
-        for action in policy.actions:
-            if isinstance(action, AuditLog):
-                ledger.audit.record(
-                    "policy.matched",
-                    correlation=ids,
-                    outcome=action.severity,
-                    payload={"policy": policy.name, "point": point, "message": action.message},
-                )
-            elif isinstance(action, Notify):
-                status = _notify(action, policy, outcome)
-                ledger.audit.record(
-                    "policy.notified",
-                    correlation=ids,
-                    outcome=status,
-                    payload={"policy": policy.name, "target": str(action.target)},
-                )
-            elif isinstance(action, Halt):
-                halts.append((policy, action))
-            else:
-                approvals.append((policy, action))
     if halts:
         policy, halt = halts[0]
         reason = halt.reason or f"condition {policy.condition!r} holds"
@@ -214,6 +197,49 @@ def enforce_policies(
     for policy, ask in approvals:
         _ask(policy, ask, outcome)
     return outcome
+
+
+def carry_out(
+    outcome: PolicyOutcome,
+) -> tuple[list[tuple[Policy, Halt]], list[tuple[Policy, RequireApproval]]]:
+    """Audit, announce and notify for every match; return the halts and approvals asked for."""
+    ledger = get_ledger()
+    ids = current_correlation()
+    halts: list[tuple[Policy, Halt]] = []
+    approvals: list[tuple[Policy, RequireApproval]] = []
+    for policy in outcome.matched:
+        _emit_event(policy, outcome)
+        _log.info(
+            "policy.matched",
+            policy=policy.name,
+            point=outcome.point,
+            name=outcome.context.get("name"),
+        )
+        for action in policy.actions:
+            if isinstance(action, AuditLog):
+                ledger.audit.record(
+                    "policy.matched",
+                    correlation=ids,
+                    outcome=action.severity,
+                    payload={
+                        "policy": policy.name,
+                        "point": outcome.point,
+                        "message": action.message,
+                    },
+                )
+            elif isinstance(action, Notify):
+                status = _notify(action, policy, outcome)
+                ledger.audit.record(
+                    "policy.notified",
+                    correlation=ids,
+                    outcome=status,
+                    payload={"policy": policy.name, "target": str(action.target)},
+                )
+            elif isinstance(action, Halt):
+                halts.append((policy, action))
+            else:
+                approvals.append((policy, action))
+    return halts, approvals
 
 
 def _ask(policy: Policy, action: RequireApproval, outcome: PolicyOutcome) -> None:

@@ -8,9 +8,10 @@ from typing import Any, ClassVar, Literal
 
 from wflo_prefect.errors import InvalidArgumentError
 from wflo_prefect.governance import GovernedCall, Guard, register_guard
-from wflo_prefect.policies.context import expand_policies, use_policies
+from wflo_prefect.policies.context import active_policies, expand_policies, use_policies
 from wflo_prefect.policies.engine import enforce_policies
 from wflo_prefect.policies.policy import Policy
+from wflo_prefect.policies.watchdog import watch_run
 
 __all__ = ["PolicyGuard"]
 
@@ -44,14 +45,20 @@ class PolicyGuard(Guard):
         @contextmanager
         def scope() -> Iterator[None]:
             with use_policies(value):
+                params = call.bound_arguments()
                 enforce_policies(
                     "run",
                     operation=call.operation,
                     kind=call.kind,
                     name=call.name,
-                    params=call.bound_arguments(),
+                    params=params,
                 )
-                yield
+                if call.kind != "flow":
+                    yield
+                    return
+                # Time-based policies are watched while the flow runs, not only at task starts.
+                with watch_run(active_policies(), name=call.name, params=params):
+                    yield
 
         return scope()
 
