@@ -260,4 +260,30 @@ def _ask(policy: Policy, action: RequireApproval, outcome: PolicyOutcome) -> Non
         quorum=action.quorum,
         timeout=action.timeout,
         on_timeout=action.on_timeout,
+        notify=[_channel(c) for c in action.notify],
+        escalation=[
+            tier.model_copy(update={"notify": [_channel(c) for c in tier.notify]})
+            for tier in action.escalation
+        ],
+        expires_after=action.expires_after,
     )
+
+
+def _channel(item: Any) -> Any:
+    """An approval channel block; a saved one named '<block-type-slug>/<name>' is loaded."""
+    if not isinstance(item, str):
+        return item
+    from prefect.blocks.core import Block
+
+    from wflo_prefect.errors import InvalidArgumentError
+
+    try:
+        return Block.load(item, _sync=True)  # type: ignore[call-arg]
+    except ValueError as exc:
+        raise InvalidArgumentError(
+            "RequireApproval(notify=...) names an approval channel block that is not saved",
+            value=item,
+            hint="Save it first, e.g. WebhookApprovalChannel(...).save(NAME), and name it "
+            "'wflo-webhook-approval-channel/NAME'",
+            docs="policies.md",
+        ) from exc
