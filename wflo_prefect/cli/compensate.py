@@ -210,3 +210,26 @@ def automations(
     created = install_recovery_automations(deployment, zombie_after=zombie_after)
     for name, automation_id in created.items():
         console.print(f"automation {name!r}: {automation_id}")
+
+
+@app.command("prune-snapshots")
+def prune_snapshots_(
+    keep: int | None = typer.Option(None, min=1, help="Keep the newest N snapshots of each name."),
+    older_than: float | None = typer.Option(
+        None, min=0, help="Delete snapshots older than this many seconds."
+    ),
+    name: str | None = typer.Option(None, help="Only snapshots with this name."),
+) -> None:
+    """Apply a snapshot retention policy now (count and age); result-storage copies go too."""
+    from datetime import timedelta
+
+    from wflo_prefect.compensation.snapshots import prune_snapshots
+
+    if keep is None and older_than is None:
+        exit_with_error("say what to prune: --keep N and/or --older-than SECONDS")
+    deleted = prune_snapshots(
+        keep=keep,
+        older_than=timedelta(seconds=older_than) if older_than is not None else None,
+        name=name,
+    )
+    console.print(f"Deleted {deleted} snapshot(s).")

@@ -1,4 +1,4 @@
-"""Settings of crash recovery (``PREFECT_INTEGRATIONS_WFLO_RECOVERY_*``)."""
+"""Settings of crash recovery and snapshots (``PREFECT_INTEGRATIONS_WFLO_RECOVERY_*``)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,24 @@ class RecoverySettings(PrefectBaseSettings):
         ge=10,
         description="The zombie automation marks a run Crashed after this long without a "
         "heartbeat (Prefect's proactive triggers need at least 10 s).",
+    )
+    snapshot_inline_bytes: int = Field(
+        default=65536,
+        ge=0,
+        description="Snapshot data larger than this (as JSON) is stored in Prefect result "
+        "storage; the ledger keeps a reference.",
+    )
+    snapshot_keep: int | None = Field(
+        default=None,
+        ge=1,
+        description="Retention: keep at most this many snapshots of each name (newest); "
+        "older ones are deleted when a snapshot is taken. None keeps all.",
+    )
+    snapshot_max_age_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="Retention: delete snapshots older than this when a snapshot is taken. "
+        "None keeps them.",
     )
 
 
