@@ -174,7 +174,7 @@ def demo_watchdog(work: Path) -> str:
     section("7. A time-based policy halts a stuck step while it runs (watchdog)")
     import time
 
-    from wflo_prefect import Condition, HaltExecution, Policy, governed_flow, governed_task
+    from wflo_prefect import Condition, HaltExecution, Policy, governed_flow
 
     os.environ.setdefault("PREFECT_INTEGRATIONS_WFLO_POLICIES_WATCHDOG_SECONDS", "0.5")
     timeout_policy = Policy(
@@ -183,13 +183,9 @@ def demo_watchdog(work: Path) -> str:
         actions=[HaltExecution(reason="no answer from the vendor API for 2 s")],
     )
 
-    @governed_task
-    def call_vendor_api() -> None:
-        time.sleep(3600)  # the API never answers
-
     @governed_flow(name="stuck-agent", policies=[timeout_policy])
     def stuck_agent() -> None:
-        call_vendor_api()
+        time.sleep(3600)  # waiting on a vendor API that never answers
 
     state = stuck_agent(return_state=True)
     console.print(f"run ended [bold]{state.name}[/bold]: {state.message}")

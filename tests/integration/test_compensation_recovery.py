@@ -252,6 +252,13 @@ def test_automations_recover_sagas_killed_at_every_boundary(
     """Nobody types a command: heartbeats stop, the zombie automation sets the runs Crashed,
     the recovery automation runs the deployment, and every step is undone once, newest first."""
     cli = CliRunner()
+    shown = cli.invoke(
+        app, ["compensate", "automations", recovery_deployment, "--print"], env={"COLUMNS": "200"}
+    )
+    assert shown.exit_code == 0, shown.output
+    assert '"prefect.flow-run.Crashed"' in shown.output
+    assert '"wflo.flow-run.heartbeat"' in shown.output
+    assert '"{{ event.resource.id }}"' in shown.output
     made = cli.invoke(
         app, ["compensate", "automations", recovery_deployment, "--zombie-after", "10"]
     )

@@ -32,9 +32,11 @@ def fast_watchdog(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PREFECT_INTEGRATIONS_WFLO_POLICIES_WATCHDOG_SECONDS", "0.2")
 
 
+# `kind == 'flow'`: only the watchdog (which evaluates in the flow's name) can match, so a
+# slow start of the task under load cannot make the task-start checkpoint halt it first.
 STUCK = Policy(
     name="execution_timeout",
-    condition=Condition("execution_time > 1"),
+    condition=Condition("kind == 'flow' && execution_time > 1"),
     actions=[HaltExecution(reason="the run took longer than 1 s")],
 )
 
@@ -131,7 +133,7 @@ def test_time_policy_notifies_while_the_step_runs_once(
     ).save("watchdog-ops", overwrite=True)
     slow = Policy(
         name="slow-run",
-        condition="execution_time > 1",
+        condition="kind == 'flow' && execution_time > 1",
         actions=[Notify("custom-webhook/watchdog-ops"), AuditLog(severity="high")],
     )
 

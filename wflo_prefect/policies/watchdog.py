@@ -42,6 +42,8 @@ _log = get_logger("policies")
 TIME_NAMES = frozenset({"run_time", "execution_time"})
 _WAKE = getattr(signal, "SIGUSR2", None)
 _pending: dict[int, RunHalted] = {}
+#: The latest halt aimed at each thread: nested runs re-raise it with its reason.
+_aimed: dict[int, RunHalted] = {}
 _pending_lock = threading.Lock()
 
 
@@ -161,6 +163,8 @@ class _Watchdog:
             self.halted = halted
             if self.stopped.is_set():
                 return
+            with _pending_lock:
+                _aimed[self.thread_id] = halted
             if self.woken_by_signal and _WAKE is not None:
                 with _pending_lock:
                     _pending[self.thread_id] = halted
@@ -223,8 +227,10 @@ def watch_run(policies: tuple[Policy, ...], *, name: str, params: dict[str, Any]
     dog.thread.start()
     try:
         yield
-    except RunHalted:
-        raise dog.halted or RunHalted("", "a time-based policy matched") from None
+    except RunHalted as exc:
+        with _pending_lock:
+            aimed = _aimed.get(dog.thread_id)
+        raise dog.halted or aimed or exc from None
     except BaseException:
         if dog.halted is not None:  # e.g. the step's task wrapped the interruption
             raise dog.halted from None
@@ -234,6 +240,8 @@ def watch_run(policies: tuple[Policy, ...], *, name: str, params: dict[str, Any]
             dog.stopped.set()
             with _pending_lock:
                 _pending.pop(dog.thread_id, None)
+                if dog.halted is not None:
+                    _aimed.pop(dog.thread_id, None)
             if dog.halted is not None and not dog.woken_by_signal:
                 # An interruption not delivered yet (the thread was in C code) is withdrawn.
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(dog.thread_id), None)
