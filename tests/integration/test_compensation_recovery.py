@@ -113,6 +113,7 @@ def test_sweeper_recovers_sagas_killed_at_every_boundary(ledger: Ledger) -> None
             state = _state(run)
             assert state.is_crashed(), state  # type: ignore[attr-defined]
             assert "heartbeat" in (state.message or "")  # type: ignore[attr-defined]
+    assert recover_run(runs[0]).verdict == "nothing"  # killed before its first step
     again = cli.invoke(app, ["compensate", "sweep", "--stale-after", "1"])
     assert again.exit_code == 0
     assert "No flow run has outstanding compensations" in again.output

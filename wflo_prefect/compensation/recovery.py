@@ -87,6 +87,8 @@ def recover_run(flow_run_id: str, *, stale_after: timedelta | None = None) -> Re
         stale_after = timedelta(seconds=get_recovery_settings().stale_after_seconds)
     state = _read_state(run)
     name = state.name if state is not None else "unknown"
+    if not ledger.compensations.for_flow_run(run):
+        return RecoveryOutcome(run, name, "nothing")
     if state is not None and state.is_completed():
         ledger.compensations.release_run(run)
         return RecoveryOutcome(run, name, "released")
