@@ -100,6 +100,25 @@ def test_time_policy_halts_a_flow_running_in_another_thread(ledger: Ledger, tmp_
     _assert_halted(state, marker)
 
 
+def test_time_policy_halts_an_async_flow_awaiting_a_step(ledger: Ledger, tmp_path: Path) -> None:
+    """In an async flow, the halt cancels the flow's asyncio task at its await."""
+    import asyncio
+
+    marker = tmp_path / "finished"
+
+    @governed_task
+    async def stuck_step() -> None:
+        await asyncio.sleep(600)
+        marker.touch()
+
+    @governed_flow(policies=[STUCK])
+    async def agent() -> None:
+        await stuck_step()
+
+    state = asyncio.run(agent(return_state=True))  # type: ignore[call-overload]
+    _assert_halted(state, marker)
+
+
 class _Inbox(BaseHTTPRequestHandler):
     received: list[dict[str, object]] = []
 

@@ -21,12 +21,13 @@ run it watches): it applies at the next checkpoint, a task start.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import ctypes
 import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from types import FrameType
 from typing import Any, ClassVar
 
@@ -34,7 +35,7 @@ from wflo_prefect.errors import WfloRuntimeError
 from wflo_prefect.observability.logging import get_logger
 from wflo_prefect.policies.policy import Policy
 
-__all__ = ["TIME_NAMES", "RunHalted", "timed_policies", "watch_run"]
+__all__ = ["TIME_NAMES", "RunHalted", "timed_policies", "watch_run", "watch_run_async"]
 
 _log = get_logger("policies")
 
@@ -95,6 +96,7 @@ class _Watchdog:
         context: contextvars.Context,
         thread_id: int,
         woken_by_signal: bool,
+        interrupt: Callable[[], object] | None = None,
     ) -> None:
         self.policies = policies
         self.name = name
@@ -103,6 +105,7 @@ class _Watchdog:
         self.context = context
         self.thread_id = thread_id
         self.woken_by_signal = woken_by_signal
+        self.interrupt = interrupt
         self.fired: set[str] = set()
         self.halted: RunHalted | None = None
         self.stopped = threading.Event()
@@ -165,7 +168,9 @@ class _Watchdog:
                 return
             with _pending_lock:
                 _aimed[self.thread_id] = halted
-            if self.woken_by_signal and _WAKE is not None:
+            if self.interrupt is not None:
+                self.interrupt()
+            elif self.woken_by_signal and _WAKE is not None:
                 with _pending_lock:
                     _pending[self.thread_id] = halted
                 signal.pthread_kill(self.thread_id, _WAKE)
@@ -242,8 +247,51 @@ def watch_run(policies: tuple[Policy, ...], *, name: str, params: dict[str, Any]
                 _pending.pop(dog.thread_id, None)
                 if dog.halted is not None:
                     _aimed.pop(dog.thread_id, None)
-            if dog.halted is not None and not dog.woken_by_signal:
+            if dog.halted is not None and not dog.woken_by_signal and dog.interrupt is None:
                 # An interruption not delivered yet (the thread was in C code) is withdrawn.
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(dog.thread_id), None)
+    if dog.halted is not None:
+        raise dog.halted
+
+
+@asynccontextmanager
+async def watch_run_async(
+    policies: tuple[Policy, ...], *, name: str, params: dict[str, Any]
+) -> AsyncIterator[None]:
+    """:func:`watch_run` for async flows: a halt cancels the flow's asyncio task."""
+    timed = timed_policies(policies)
+    if not timed:
+        yield
+        return
+    from wflo_prefect.policies.settings import get_policy_settings
+
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    dog = _Watchdog(
+        timed,
+        name=name,
+        params=params,
+        interval=get_policy_settings().watchdog_seconds,
+        context=contextvars.copy_context(),
+        thread_id=threading.get_ident(),
+        woken_by_signal=False,
+        interrupt=lambda: loop.call_soon_threadsafe(task.cancel),
+    )
+    dog.thread.start()
+    try:
+        yield
+    except asyncio.CancelledError:
+        if dog.halted is not None:
+            task.uncancel()
+            raise dog.halted from None
+        raise
+    except BaseException:
+        if dog.halted is not None:
+            raise dog.halted from None
+        raise
+    finally:
+        with dog.lock:
+            dog.stopped.set()
     if dog.halted is not None:
         raise dog.halted
