@@ -29,7 +29,7 @@ from wflo_prefect.approvals.events import announce
 from wflo_prefect.approvals.notify import close_all
 from wflo_prefect.approvals.policy import ApprovalPolicy, EscalationTier, OnTimeout
 from wflo_prefect.approvals.principals import Approvers
-from wflo_prefect.approvals.request import create_request, waiter_info
+from wflo_prefect.approvals.request import beat, create_request
 from wflo_prefect.approvals.suspend import suspend_until_settled
 from wflo_prefect.approvals.waiter import Waiter
 from wflo_prefect.errors import InvalidArgumentError
@@ -120,16 +120,11 @@ async def arequire_approval(action: str, **kwargs: Any) -> ApprovalDecision:
     return await anyio.to_thread.run_sync(context.run, call)
 
 
-def _outcome(request: ApprovalRequestRecord) -> ApprovalDecision:
-    repo = get_ledger().approvals
-    decision = ApprovalDecision.from_ledger(request, repo.votes(request.id))
-    repo.touch(request.id, applied=True, applied_by="gate")
+def _outcome(request: ApprovalRequestRecord, decision: ApprovalDecision) -> ApprovalDecision:
+    """The decision when approved; otherwise the error the gate raises."""
     if decision.approved:
         return decision
-    if request.status in ("timed_out", "expired") and request.settings.get("timeout_outcome") in (
-        "fail",
-        None,
-    ):
+    if request.status in ("timed_out", "expired") and request.timeout_outcome in ("fail", None):
         waited = (decision.decided_at - request.created_at).total_seconds()
         raise ApprovalTimeout(request.action, request.id, waited)
     raise ApprovalRejected(decision)
@@ -179,7 +174,7 @@ def run_gate(
             )
             artifact.publish(request)
         elif not policy.suspend:
-            repo.touch(request.id, waiter=waiter_info())
+            beat(request.id)
         span.set_attribute("wflo.approval.request_id", request.id)
         waiter = Waiter(request, policy, flow_run_id)
         if request.status == "pending" and policy.suspend:
@@ -187,16 +182,11 @@ def run_gate(
         elif request.status == "pending":
             request = waiter.wait()
         span.set_attribute("wflo.approval.status", request.status)
-        try:
-            decision = _outcome(request)
-        except (ApprovalRejected, ApprovalTimeout) as exc:
-            decision = getattr(exc, "decision", None) or ApprovalDecision.from_ledger(
-                request, repo.votes(request.id)
-            )
-            _settled(request, waiter.tiers, decision)
-            raise
+        # The decision, built once from the settled request and its votes.
+        decision = waiter.decision or ApprovalDecision.from_ledger(request, repo.votes(request.id))
+        repo.mark_applied(request.id, "gate")
         _settled(request, waiter.tiers, decision)
-        return decision
+        return _outcome(request, decision)
 
 
 def _settled(
@@ -214,16 +204,18 @@ def _settled(
         approvers=decision.approvers,
         channel=decision.channel,
     )
-    artifact.publish(request, decision)
-    _close_in_background(request, tiers, decision)
+    # The run page's artifact and the channels are views for people: updated off the
+    # run's path (a non-daemon thread, so a process ending right after still does it).
+    threading.Thread(
+        target=_publish_and_close, args=(request, tiers, decision), name="wflo-approval-settled"
+    ).start()
 
 
-def _close_in_background(
+def _publish_and_close(
     request: ApprovalRequestRecord,
     tiers: list[list[ApprovalChannel]],
     decision: ApprovalDecision,
 ) -> None:
+    artifact.publish(request, decision)
     if any(tiers):
-        threading.Thread(
-            target=close_all, args=(request, tiers, decision), name="wflo-approval-close"
-        ).start()
+        close_all(request, tiers, decision)
