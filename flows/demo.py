@@ -169,6 +169,109 @@ def demo_sandbox(work: Path) -> str | None:
     return str(state.state_details.flow_run_id)
 
 
+def demo_watchdog(work: Path) -> str:
+    """A run stuck inside one step is cancelled by a time-based policy while the step runs."""
+    section("7. A time-based policy halts a stuck step while it runs (watchdog)")
+    import time
+
+    from wflo_prefect import Condition, HaltExecution, Policy, governed_flow
+
+    os.environ.setdefault("PREFECT_INTEGRATIONS_WFLO_POLICIES_WATCHDOG_SECONDS", "0.5")
+    timeout_policy = Policy(
+        name="execution_timeout",
+        condition=Condition("execution_time > 2"),  # the product's 600 s, shortened for the demo
+        actions=[HaltExecution(reason="no answer from the vendor API for 2 s")],
+    )
+
+    @governed_flow(name="stuck-agent", policies=[timeout_policy])
+    def stuck_agent() -> None:
+        time.sleep(3600)  # waiting on a vendor API that never answers
+
+    state = stuck_agent(return_state=True)
+    console.print(f"run ended [bold]{state.name}[/bold]: {state.message}")
+    expect(state.is_cancelled() and "execution_timeout" in (state.message or ""), "a Cancelled run")
+    return str(state.state_details.flow_run_id)
+
+
+def _api_url() -> str:
+    """The Prefect API this demo talks to (the ephemeral one unless PREFECT_API_URL is set)."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if url:
+        return str(url)
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()
+    server.start(timeout=180)
+    return server.api_url
+
+
+def demo_recovery(work: Path) -> str:
+    """A saga's worker is SIGKILLed; the sweeper marks it Crashed and refunds, unattended."""
+    section("8. Recovery: a worker is killed mid-saga; its undo log runs with no command typed")
+    import subprocess
+    import threading
+    from datetime import timedelta
+
+    from wflo_prefect.compensation.recovery import sweep
+    from wflo_prefect.ledger import get_ledger
+
+    saga_dir = work / "saga"
+    saga_dir.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": _api_url(),
+        "PREFECT_INTEGRATIONS_WFLO_RECOVERY_HEARTBEAT_SECONDS": "0.5",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "flows.crash_saga", str(saga_dir)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    run_id = proc.stdout.strip().splitlines()[0] if proc.stdout.strip() else ""
+    console.print(f"payment-saga {run_id}: worker exit code {proc.returncode} (SIGKILL)")
+    expect(bool(run_id) and proc.returncode < 0, "a saga killed by a signal")
+    # What the scheduled sweep deployment (or the automations) does on its own; no command.
+    done = threading.Event()
+
+    def sweeper() -> None:
+        while not done.is_set():
+            if any(
+                o.flow_run_id == run_id and o.report
+                for o in sweep(stale_after=timedelta(seconds=2))
+            ):
+                done.set()
+            done.wait(0.5)
+
+    console.print(
+        "a sweeper (`wflo compensate sweep --every 1`) is running, as it would be deployed"
+    )
+    thread = threading.Thread(target=sweeper, daemon=True)
+    thread.start()
+    done.wait(120)
+    refunds = saga_dir / "refunds.jsonl"
+    lines = refunds.read_text().splitlines() if refunds.exists() else []
+    for line in lines:
+        console.print(f"  refunded {line}")
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(run_id).state  # type: ignore[arg-type]
+    console.print(
+        f"the run is now [bold]{state.name if state else '?'}[/bold]: "
+        f"{state.message if state else ''}"
+    )
+    statuses = {c.status for c in get_ledger().compensations.for_flow_run(run_id)}
+    expect(
+        len(lines) == 2 and '"card-bob"' in lines[0] and statuses == {"done"},
+        "both charges refunded once, newest first",
+    )
+    return run_id
+
+
 SECTIONS: list[Callable[[Path], str | None]] = [
     demo_audit,
     demo_policy,
@@ -176,6 +279,8 @@ SECTIONS: list[Callable[[Path], str | None]] = [
     demo_budget,
     demo_approval,
     demo_sandbox,
+    demo_watchdog,
+    demo_recovery,
 ]
 
 

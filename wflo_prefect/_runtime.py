@@ -149,6 +149,9 @@ def _named_failure(exc: BaseException) -> Any:
     """
     from wflo_prefect.errors import WfloError
 
+    final = getattr(exc, "prefect_final_state", None)  # e.g. RunHalted: Cancelled
+    if isinstance(exc, WfloError) and callable(final):
+        return final()
     name = getattr(exc, "prefect_state_name", None)
     if not isinstance(exc, WfloError) or not isinstance(name, str):
         return None

@@ -49,6 +49,14 @@ def _merge_hooks(kwargs: dict[str, Any], names: Sequence[str], hook: Callable[..
         kwargs[name] = [*existing, hook]
 
 
+def _snapshot_option(snapshot: Any, rollback_enabled: bool) -> Any:
+    if not rollback_enabled:
+        return snapshot
+    from wflo_prefect.compensation.guard import with_rollback
+
+    return with_rollback(snapshot, rollback_enabled)
+
+
 def _govern(
     fn: object,
     kind: Literal["flow", "task"],
@@ -130,7 +138,8 @@ def governed_flow(
     approval: Any = None,
     compensate: Any = None,
     sandbox: Any = None,
-    snapshot: bool = False,
+    snapshot: Any = False,
+    rollback_enabled: bool = False,
     operation: str | None = None,
     **prefect_kwargs: Any,
 ) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
@@ -145,7 +154,8 @@ def governed_flow(
     approval: Any = None,
     compensate: Any = None,
     sandbox: Any = None,
-    snapshot: bool = False,
+    snapshot: Any = False,
+    rollback_enabled: bool = False,
     operation: str | None = None,
     **prefect_kwargs: Any,
 ) -> Flow[P, R] | Callable[[Callable[P, R]], Flow[P, R]]:
@@ -157,7 +167,9 @@ def governed_flow(
         approval: an ``ApprovalPolicy``: a human must approve before the run starts.
         compensate: a compensating action registered when the run succeeds.
         sandbox: a ``SandboxConfig``: run the function in a locked-down container.
-        snapshot: take a snapshot of the run's parameters before it starts.
+        snapshot: ``True``: store the run's parameters before it starts; a
+            ``StateSnapshot(capture=..., restore=...)``: capture the state it changes.
+        rollback_enabled: on failure, restore the ``StateSnapshot`` taken before it.
         operation: what the flow does ("delete", "deploy" ...), for policies and audit.
         **prefect_kwargs: every keyword :func:`prefect.flow` takes.
     """
@@ -167,7 +179,7 @@ def governed_flow(
         approval=approval,
         compensate=compensate,
         sandbox=sandbox,
-        snapshot=snapshot,
+        snapshot=_snapshot_option(snapshot, rollback_enabled),
     )
     if __fn is not None:
         return _build_flow(__fn, keywords, operation, prefect_kwargs)
@@ -190,7 +202,8 @@ def governed_task(
     approval: Any = None,
     compensate: Any = None,
     sandbox: Any = None,
-    snapshot: bool = False,
+    snapshot: Any = False,
+    rollback_enabled: bool = False,
     operation: str | None = None,
     **prefect_kwargs: Any,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
@@ -205,7 +218,8 @@ def governed_task(
     approval: Any = None,
     compensate: Any = None,
     sandbox: Any = None,
-    snapshot: bool = False,
+    snapshot: Any = False,
+    rollback_enabled: bool = False,
     operation: str | None = None,
     **prefect_kwargs: Any,
 ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
@@ -219,7 +233,7 @@ def governed_task(
         approval=approval,
         compensate=compensate,
         sandbox=sandbox,
-        snapshot=snapshot,
+        snapshot=_snapshot_option(snapshot, rollback_enabled),
     )
     if __fn is not None:
         return _build_task(__fn, keywords, operation, prefect_kwargs)

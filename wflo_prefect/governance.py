@@ -50,7 +50,7 @@ class GovernanceKeywords:
     approval: object = None
     compensate: object = None
     sandbox: object = None
-    snapshot: bool = False
+    snapshot: object = False
 
     def items(self) -> Iterator[tuple[str, object]]:
         """(keyword, value) for every keyword, in declaration order."""

@@ -35,6 +35,8 @@ def test_demo_script_runs_every_section() -> None:
         "4. Cost governance",
         "5. Approval gate",
         "6. Sandbox",
+        "7. A time-based policy",
+        "8. Recovery",
         "Inspect it yourself",
     )
     for heading in headings:
@@ -44,6 +46,18 @@ def test_demo_script_runs_every_section() -> None:
     assert "approval.decided" in out.stdout
     assert "blocked: Read-only file system" in out.stdout
     assert "wflo debug" in out.stdout
+
+
+def test_demo_watchdog_and_recovery_sections(tmp_path: Path) -> None:
+    """Sections 7 and 8: a stuck step halted by a time-based policy, and a SIGKILLed saga
+    refunded newest first with no command typed."""
+    out = _run_demo("--only", "7", "--only", "8", PREFECT_HOME=str(tmp_path / "home"))
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "run ended Cancelled: Policy 'execution_timeout' halted the run" in out.stdout
+    assert "worker exit code -9" in out.stdout
+    refunds = [line for line in out.stdout.splitlines() if "refunded" in line]
+    assert ["card-bob" in refunds[0], "card-ada" in refunds[1]] == [True, True]
+    assert "the run is now Crashed" in out.stdout
 
 
 def test_demo_without_docker_says_what_is_missing_and_exits_zero(tmp_path: Path) -> None:

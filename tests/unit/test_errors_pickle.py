@@ -72,6 +72,7 @@ def _factories() -> dict[str, Callable[[type[WfloError]], WfloError]]:
             "cost >", "syntax error", position=6, text=">"
         ),
         "PolicyViolation": lambda c: c("no-prod", "prod table", {"operation": "delete"}),  # type: ignore[call-arg]
+        "RunHalted": lambda c: c("execution_timeout", "took longer than 600 s"),  # type: ignore[call-arg]
         "SandboxConfigError": lambda c: c("bad limit", value="9x", hint="e.g. 256m"),
         "SandboxSerializationError": lambda c: c("no json", value=object, hint="plain data"),
         "SandboxError": lambda c: c("boom", value=1, hint="h", result=_sandbox_result()),  # type: ignore[call-arg]

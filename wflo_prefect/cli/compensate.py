@@ -125,3 +125,111 @@ def pending() -> None:
             shown = f"unreadable ({type(exc).__name__})"
         table.add_row(flow_run_id, shown)
     console.print(table)
+
+
+@app.command("sweep")
+def sweep_(
+    stale_after: float | None = typer.Option(
+        None,
+        help="Seconds without a heartbeat after which a running run counts as dead "
+        "(default: PREFECT_INTEGRATIONS_WFLO_RECOVERY_STALE_AFTER_SECONDS, 120).",
+    ),
+    every: float | None = typer.Option(
+        None, help="Keep sweeping, this many seconds apart, until interrupted."
+    ),
+) -> None:
+    """Recover every run with outstanding compensations: crashed, failed or silent ones.
+
+    Completed runs are released; failed, crashed or cancelled ones are compensated;
+    running ones whose heartbeat stopped are marked Crashed, then compensated.
+    For deployments without the recovery automations (`wflo compensate automations`).
+    """
+    import time
+    from datetime import timedelta
+
+    from wflo_prefect.compensation.recovery import sweep
+
+    stale = timedelta(seconds=stale_after) if stale_after is not None else None
+    while True:
+        outcomes = sweep(stale_after=stale)
+        table = Table(title="Sweep", title_justify="left")
+        for column in ("flow run", "Prefect state", "verdict", "done", "failed"):
+            table.add_column(column)
+        for o in outcomes:
+            table.add_row(
+                o.flow_run_id,
+                o.state,
+                o.verdict,
+                str(len(o.report.done)) if o.report else "",
+                ", ".join(o.report.failed) if o.report else "",
+            )
+        if outcomes:
+            console.print(table)
+        else:
+            console.print("No flow run has outstanding compensations.")
+        if every is None:
+            if any(o.report is not None and o.report.failed for o in outcomes):
+                raise typer.Exit(1)
+            return
+        time.sleep(every)
+
+
+@app.command("automations")
+def automations(
+    deployment: str = typer.Argument(
+        ...,
+        help="The recovery deployment, FLOW/NAME (flows/recovery.py deployed as "
+        "wflo-recover-run/wflo-recover-run in prefect.yaml).",
+    ),
+    zombie_after: float = typer.Option(
+        90.0, min=10, help="Seconds without a heartbeat before a run is set Crashed."
+    ),
+    show: bool = typer.Option(
+        False, "--print", help="Print the automations as JSON instead of creating them."
+    ),
+) -> None:
+    """Create the Prefect automations that recover crashed and silent runs by themselves."""
+    import json
+
+    from wflo_prefect.compensation.automations import (
+        install_recovery_automations,
+        recovery_automations,
+    )
+
+    if show:
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:
+            target = client.read_deployment_by_name(deployment)
+        specs = [
+            a.model_dump(mode="json")
+            for a in recovery_automations(target.id, zombie_after=zombie_after)
+        ]
+        console.print_json(json.dumps(specs))
+        return
+    created = install_recovery_automations(deployment, zombie_after=zombie_after)
+    for name, automation_id in created.items():
+        console.print(f"automation {name!r}: {automation_id}")
+
+
+@app.command("prune-snapshots")
+def prune_snapshots_(
+    keep: int | None = typer.Option(None, min=1, help="Keep the newest N snapshots of each name."),
+    older_than: float | None = typer.Option(
+        None, min=0, help="Delete snapshots older than this many seconds."
+    ),
+    name: str | None = typer.Option(None, help="Only snapshots with this name."),
+) -> None:
+    """Apply a snapshot retention policy now (count and age); result-storage copies go too."""
+    from datetime import timedelta
+
+    from wflo_prefect.compensation.snapshots import prune_snapshots
+
+    if keep is None and older_than is None:
+        exit_with_error("say what to prune: --keep N and/or --older-than SECONDS")
+    deleted = prune_snapshots(
+        keep=keep,
+        older_than=timedelta(seconds=older_than) if older_than is not None else None,
+        name=name,
+    )
+    console.print(f"Deleted {deleted} snapshot(s).")

@@ -5,15 +5,17 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from wflo_prefect.compensation.handlers import handler_ref
 from wflo_prefect.compensation.register import compensate
-from wflo_prefect.compensation.snapshots import snapshot
+from wflo_prefect.compensation.snapshots import create_snapshot, restore_snapshot, snapshot
+from wflo_prefect.compensation.state import StateSnapshot, using_state
 from wflo_prefect.errors import InvalidArgumentError
 from wflo_prefect.governance import GovernedCall, Guard, register_guard
 
-__all__ = ["CompensateGuard", "SnapshotGuard"]
+__all__ = ["CompensateGuard", "RollbackRequest", "SnapshotGuard", "with_rollback"]
 
 
 class CompensateGuard(Guard):
@@ -87,31 +89,81 @@ def rollback_hook(transaction: Any) -> None:
         run_compensation(record)
 
 
+@dataclass(frozen=True)
+class _SnapshotPlan:
+    state: StateSnapshot | None  # None: the call's arguments are the snapshot
+    rollback: bool
+
+
 class SnapshotGuard(Guard):
-    """``snapshot=True``: store the call's arguments before the function runs."""
+    """``snapshot=``: store state before the function runs; ``rollback_enabled=``: restore it
+    on failure.
+
+    ``snapshot=True`` stores the call's arguments. ``snapshot=StateSnapshot(...)``
+    captures through its ``capture``, and with ``rollback_enabled=True`` a failure
+    restores the captured state through its ``restore`` before the error goes on.
+    """
 
     keyword: ClassVar[str] = "snapshot"
     order: ClassVar[int] = 35
 
     def validate(
         self, value: Any, *, kind: Literal["flow", "task"], fn: Callable[..., Any]
-    ) -> bool:
-        if value is not True:
+    ) -> _SnapshotPlan:
+        rollback = isinstance(value, RollbackRequest)
+        given = value.snapshot if isinstance(value, RollbackRequest) else value
+        if rollback and not (isinstance(given, StateSnapshot) and given.restore is not None):
             raise InvalidArgumentError(
-                f"snapshot= on {fn.__qualname__} takes True", value=value, docs="compensation.md"
+                f"rollback_enabled=True on {fn.__qualname__} needs a way to restore: "
+                "snapshot=StateSnapshot(capture=..., restore=...)",
+                value=given,
+                hint="Pass snapshot=StateSnapshot(capture=read_state, restore=write_state)",
+                docs="compensation.md",
             )
-        return True
+        if isinstance(given, StateSnapshot):
+            given.check_against(fn)
+            return _SnapshotPlan(given, rollback)
+        if given is not True:
+            raise InvalidArgumentError(
+                f"snapshot= on {fn.__qualname__} takes True or a StateSnapshot",
+                value=given,
+                docs="compensation.md",
+            )
+        return _SnapshotPlan(None, False)
 
-    def around(self, call: GovernedCall, value: bool) -> AbstractContextManager[None]:
+    def around(self, call: GovernedCall, value: _SnapshotPlan) -> AbstractContextManager[None]:
         @contextmanager
         def take() -> Iterator[None]:
-            snapshot(
-                f"{call.kind}:{call.name}",
-                {k: _plain(v) for k, v in call.bound_arguments().items()},
-            )
-            yield
+            arguments = call.bound_arguments()
+            default_name = f"{call.kind}:{call.name}"
+            if value.state is None:
+                snapshot(default_name, {k: _plain(v) for k, v in arguments.items()})
+                yield
+                return
+            with using_state(value.state, arguments):
+                taken = create_snapshot(value.state.name or default_name)
+                try:
+                    yield
+                except BaseException:
+                    if value.rollback:
+                        restore_snapshot(snapshot_id=taken.id)
+                    raise
 
         return take()
+
+
+@dataclass(frozen=True)
+class RollbackRequest:
+    """``snapshot=`` as the decorators pass it when ``rollback_enabled=True``."""
+
+    snapshot: Any
+
+
+def with_rollback(snapshot_value: Any, rollback_enabled: bool) -> Any:
+    """The ``snapshot`` option of a decorator, given its ``rollback_enabled=``."""
+    if not rollback_enabled:
+        return snapshot_value
+    return RollbackRequest(snapshot_value)
 
 
 def _plain(value: Any) -> Any:

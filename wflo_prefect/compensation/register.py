@@ -12,7 +12,7 @@ from wflo_prefect.ledger import get_ledger
 from wflo_prefect.ledger.compensations import CompensationRecord
 from wflo_prefect.observability.correlation import current_correlation
 
-__all__ = ["compensate"]
+__all__ = ["compensate", "register_compensation"]
 
 
 def compensate(
@@ -37,6 +37,28 @@ def compensate(
     Registering the same ``idempotency_key`` twice (e.g. from a retried task)
     keeps the first registration.
     """
+    return register_compensation(
+        handler,
+        args,
+        kwargs,
+        name=name,
+        idempotency_key=idempotency_key,
+        max_attempts=max_attempts,
+        retry_delay_s=retry_delay_s,
+    )
+
+
+def register_compensation(
+    handler: Callable[..., Any],
+    args: tuple[Any, ...] | list[Any],
+    kwargs: dict[str, Any],
+    *,
+    name: str | None = None,
+    idempotency_key: str | None = None,
+    max_attempts: int = 3,
+    retry_delay_s: float = 1.0,
+) -> CompensationRecord:
+    """:func:`compensate` with the handler's arguments given as a tuple and a dict."""
     ids = current_correlation()
     if ids.flow_run_id is None:
         raise InvalidArgumentError(
@@ -71,4 +93,7 @@ def compensate(
             correlation=ids,
             payload={"name": label, "handler": ref, "idempotency_key": key},
         )
+    from wflo_prefect.compensation.heartbeat import ensure_heartbeat
+
+    ensure_heartbeat(ids.flow_run_id)  # so recovery can tell a dead run from a slow one
     return record

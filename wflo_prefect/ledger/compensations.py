@@ -161,16 +161,50 @@ class CompensationRepository:
             ).all()
             return list(rows)
 
+    def touch_pending(self, flow_run_id: str) -> int:
+        """A heartbeat: stamp the run's pending compensations now; return how many there are."""
+        with self._ledger.transaction() as session:
+            result = session.execute(
+                update(CompensationRow)
+                .where(
+                    CompensationRow.flow_run_id == flow_run_id,
+                    CompensationRow.status == "pending",
+                )
+                .values(updated_at=utcnow())
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def last_sign_of_life(self, flow_run_id: str) -> datetime | None:
+        """When the run last registered, touched or ran one of its open compensations."""
+        from sqlalchemy import func
+
+        with self._ledger.transaction() as session:
+            found: datetime | None = session.scalar(
+                select(func.max(CompensationRow.updated_at)).where(
+                    CompensationRow.flow_run_id == flow_run_id,
+                    CompensationRow.status.in_(("pending", "running")),
+                )
+            )
+            return found
+
     # -- snapshots ------------------------------------------------------------------
 
     def save_snapshot(
-        self, *, flow_run_id: str | None, task_run_id: str | None, name: str, data: dict[str, Any]
+        self,
+        *,
+        flow_run_id: str | None,
+        task_run_id: str | None,
+        name: str,
+        data: dict[str, Any],
+        snapshot_id: str | None = None,
     ) -> SnapshotRecord:
-        """Store a snapshot."""
+        """Store a snapshot (``data`` as the row keeps it: inline, or a storage reference)."""
         with self._ledger.transaction() as session:
             row = SnapshotRow(
                 flow_run_id=flow_run_id, task_run_id=task_run_id, name=name, data=data
             )
+            if snapshot_id is not None:
+                row.id = snapshot_id
             session.add(row)
             session.flush()
             return SnapshotRecord.model_validate(row)
@@ -182,6 +216,7 @@ class CompensationRepository:
         name: str | None = None,
         snapshot_id: str | None = None,
         at_or_before: datetime | None = None,
+        older_than: datetime | None = None,
     ) -> list[SnapshotRecord]:
         """Snapshots matching every filter given, newest first."""
         with self._ledger.transaction() as session:
@@ -194,7 +229,19 @@ class CompensationRepository:
                 query = query.where(SnapshotRow.id == snapshot_id)
             if at_or_before is not None:
                 query = query.where(SnapshotRow.created_at <= at_or_before)
+            if older_than is not None:
+                query = query.where(SnapshotRow.created_at < older_than)
             rows = session.scalars(
                 query.order_by(SnapshotRow.created_at.desc(), SnapshotRow.id)
             ).all()
             return [SnapshotRecord.model_validate(r) for r in rows]
+
+    def delete_snapshots(self, snapshot_ids: list[str]) -> int:
+        """Delete these snapshots; return how many were deleted."""
+        if not snapshot_ids:
+            return 0
+        from sqlalchemy import delete
+
+        with self._ledger.transaction() as session:
+            result = session.execute(delete(SnapshotRow).where(SnapshotRow.id.in_(snapshot_ids)))
+            return int(result.rowcount)  # type: ignore[attr-defined]

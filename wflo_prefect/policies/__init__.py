@@ -25,6 +25,7 @@ from wflo_prefect.policies.errors import PolicyConditionError, PolicyViolation
 from wflo_prefect.policies.files import lint_policies, load_policies
 from wflo_prefect.policies.guard import PolicyGuard
 from wflo_prefect.policies.policy import ApprovalRule, Condition, Point, Policy
+from wflo_prefect.policies.watchdog import RunHalted
 
 __all__ = [
     "Action",
@@ -41,6 +42,7 @@ __all__ = [
     "PolicyOutcome",
     "PolicyViolation",
     "RequireApproval",
+    "RunHalted",
     "WfloPolicySet",
     "active_policies",
     "enforce_policies",

@@ -82,7 +82,13 @@ HaltExecution = Halt
 
 
 class RequireApproval(_Action):
-    """Ask people to approve before the governed code runs (see approval gates)."""
+    """Ask people to approve before the governed code runs, through an approval gate.
+
+    The gate is the one of :func:`~wflo_prefect.require_approval`: the run pauses
+    with a form in the Prefect UI, the request is in ``wflo approvals list``, and
+    ``notify`` channels are told (Slack, webhook, e-mail, PagerDuty), with
+    ``escalation`` tiers added and notified at each deadline, then ``on_timeout``.
+    """
 
     kind: Literal["require_approval"] = "require_approval"
     approvers: tuple[str, ...] = Field(
@@ -95,6 +101,58 @@ class RequireApproval(_Action):
     )
     principals: str | None = Field(
         default=None, description="Name of a saved Approvers block that defines the people."
+    )
+    notify: tuple[Any, ...] = Field(
+        default=(),
+        description="Approval channel blocks told about the request, or "
+        "'<block-type-slug>/<name>' of saved ones (loaded when the policy fires).",
+        examples=[["slack-approval-channel/finance"]],
+    )
+    escalation: tuple[Any, ...] = Field(
+        default=(),
+        description="Escalation tiers: EscalationTier objects or "
+        "{'approvers': [...], 'timeout': seconds, 'notify': [channels]}.",
+    )
+    expires_after: float | None = Field(
+        default=None, gt=0, description="Decisions after this many seconds are refused."
+    )
+
+    @field_validator("notify", mode="before")
+    @classmethod
+    def _check_channels(cls, value: Any) -> Any:
+        items = (value,) if isinstance(value, str) or not isinstance(value, list | tuple) else value
+        for item in items:
+            _check_channel(item)
+        return tuple(items)
+
+    @field_validator("escalation", mode="before")
+    @classmethod
+    def _check_tiers(cls, value: Any) -> Any:
+        from wflo_prefect.approvals.policy import EscalationTier
+
+        tiers = []
+        for tier in value if isinstance(value, list | tuple) else (value,):
+            if isinstance(tier, EscalationTier):
+                found = tier
+            else:
+                found = EscalationTier.model_validate(tier)
+            for channel in found.notify:
+                _check_channel(channel)
+            tiers.append(found)
+        return tuple(tiers)
+
+
+def _check_channel(item: Any) -> None:
+    from wflo_prefect.approvals.channels.base import ApprovalChannel
+
+    if isinstance(item, ApprovalChannel):
+        return
+    if isinstance(item, str) and item.count("/") == 1 and all(item.split("/")):
+        return
+    raise ValueError(
+        f"notify= takes approval channel blocks (SlackApprovalChannel, WebhookApprovalChannel, "
+        f"EmailApprovalChannel, PagerDutyApprovalChannel) or '<block-type-slug>/<name>' of "
+        f"saved ones, not {item!r}"
     )
 
 

@@ -19,7 +19,13 @@ from wflo_prefect.policies.errors import PolicyViolation
 from wflo_prefect.policies.policy import Point, Policy
 from wflo_prefect.policies.targets import parse_target
 
-__all__ = ["PolicyOutcome", "enforce_policies", "evaluate_policies"]
+__all__ = [
+    "PolicyOutcome",
+    "carry_out",
+    "enforce_policies",
+    "evaluate_policies",
+    "record_outcome",
+]
 
 _log = get_logger("policies")
 
@@ -81,7 +87,8 @@ def evaluate_policies(
     return outcome
 
 
-def _record(outcome: PolicyOutcome) -> None:
+def record_outcome(outcome: PolicyOutcome) -> None:
+    """Store every decision of ``outcome`` in the ledger (matched or not)."""
     ids = current_correlation()
     now = utcnow()
     shown = {k: v for k, v in outcome.context.items() if v not in ("", [], {}, 0, 0.0)}
@@ -174,35 +181,11 @@ def enforce_policies(
         extra=extra,
         describe=True,
     )
-    _record(outcome)
+    record_outcome(outcome)
     record_policy_decisions(outcome)
+    halts, approvals = carry_out(outcome)
     ledger = get_ledger()
     ids = current_correlation()
-    halts: list[tuple[Policy, Halt]] = []
-    approvals: list[tuple[Policy, RequireApproval]] = []
-    for policy in outcome.matched:
-        _emit_event(policy, outcome)
-        _log.info("policy.matched", policy=policy.name, point=point, name=name)
-        for action in policy.actions:
-            if isinstance(action, AuditLog):
-                ledger.audit.record(
-                    "policy.matched",
-                    correlation=ids,
-                    outcome=action.severity,
-                    payload={"policy": policy.name, "point": point, "message": action.message},
-                )
-            elif isinstance(action, Notify):
-                status = _notify(action, policy, outcome)
-                ledger.audit.record(
-                    "policy.notified",
-                    correlation=ids,
-                    outcome=status,
-                    payload={"policy": policy.name, "target": str(action.target)},
-                )
-            elif isinstance(action, Halt):
-                halts.append((policy, action))
-            else:
-                approvals.append((policy, action))
     if halts:
         policy, halt = halts[0]
         reason = halt.reason or f"condition {policy.condition!r} holds"
@@ -216,6 +199,49 @@ def enforce_policies(
     for policy, ask in approvals:
         _ask(policy, ask, outcome)
     return outcome
+
+
+def carry_out(
+    outcome: PolicyOutcome,
+) -> tuple[list[tuple[Policy, Halt]], list[tuple[Policy, RequireApproval]]]:
+    """Audit, announce and notify for every match; return the halts and approvals asked for."""
+    ledger = get_ledger()
+    ids = current_correlation()
+    halts: list[tuple[Policy, Halt]] = []
+    approvals: list[tuple[Policy, RequireApproval]] = []
+    for policy in outcome.matched:
+        _emit_event(policy, outcome)
+        _log.info(
+            "policy.matched",
+            policy=policy.name,
+            point=outcome.point,
+            name=outcome.context.get("name"),
+        )
+        for action in policy.actions:
+            if isinstance(action, AuditLog):
+                ledger.audit.record(
+                    "policy.matched",
+                    correlation=ids,
+                    outcome=action.severity,
+                    payload={
+                        "policy": policy.name,
+                        "point": outcome.point,
+                        "message": action.message,
+                    },
+                )
+            elif isinstance(action, Notify):
+                status = _notify(action, policy, outcome)
+                ledger.audit.record(
+                    "policy.notified",
+                    correlation=ids,
+                    outcome=status,
+                    payload={"policy": policy.name, "target": str(action.target)},
+                )
+            elif isinstance(action, Halt):
+                halts.append((policy, action))
+            else:
+                approvals.append((policy, action))
+    return halts, approvals
 
 
 def _ask(policy: Policy, action: RequireApproval, outcome: PolicyOutcome) -> None:
@@ -236,4 +262,30 @@ def _ask(policy: Policy, action: RequireApproval, outcome: PolicyOutcome) -> Non
         quorum=action.quorum,
         timeout=action.timeout,
         on_timeout=action.on_timeout,
+        notify=[_channel(c) for c in action.notify],
+        escalation=[
+            tier.model_copy(update={"notify": [_channel(c) for c in tier.notify]})
+            for tier in action.escalation
+        ],
+        expires_after=action.expires_after,
     )
+
+
+def _channel(item: Any) -> Any:
+    """An approval channel block; a saved one named '<block-type-slug>/<name>' is loaded."""
+    if not isinstance(item, str):
+        return item
+    from prefect.blocks.core import Block
+
+    from wflo_prefect.errors import InvalidArgumentError
+
+    try:
+        return Block.load(item, _sync=True)  # type: ignore[call-arg]
+    except ValueError as exc:
+        raise InvalidArgumentError(
+            "RequireApproval(notify=...) names an approval channel block that is not saved",
+            value=item,
+            hint="Save it first, e.g. WebhookApprovalChannel(...).save(NAME), and name it "
+            "'wflo-webhook-approval-channel/NAME'",
+            docs="policies.md",
+        ) from exc

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    contextmanager,
+)
 from typing import Any, ClassVar, Literal
 
 from wflo_prefect.errors import InvalidArgumentError
 from wflo_prefect.governance import GovernedCall, Guard, register_guard
-from wflo_prefect.policies.context import expand_policies, use_policies
+from wflo_prefect.policies.context import active_policies, expand_policies, use_policies
 from wflo_prefect.policies.engine import enforce_policies
 from wflo_prefect.policies.policy import Policy
+from wflo_prefect.policies.watchdog import watch_run, watch_run_async
 
 __all__ = ["PolicyGuard"]
 
@@ -44,16 +50,37 @@ class PolicyGuard(Guard):
         @contextmanager
         def scope() -> Iterator[None]:
             with use_policies(value):
-                enforce_policies(
-                    "run",
-                    operation=call.operation,
-                    kind=call.kind,
-                    name=call.name,
-                    params=call.bound_arguments(),
-                )
-                yield
+                params = _enforce(call)
+                if call.kind != "flow":
+                    yield
+                    return
+                # Time-based policies are watched while the flow runs, not only at task starts.
+                with watch_run(active_policies(), name=call.name, params=params):
+                    yield
 
         return scope()
+
+    def around_async(
+        self, call: GovernedCall, value: tuple[Policy, ...]
+    ) -> AbstractAsyncContextManager[None]:
+        @asynccontextmanager
+        async def scope() -> AsyncIterator[None]:
+            with use_policies(value):
+                params = _enforce(call)
+                if call.kind != "flow":
+                    yield
+                    return
+                async with watch_run_async(active_policies(), name=call.name, params=params):
+                    yield
+
+        return scope()
+
+
+def _enforce(call: GovernedCall) -> dict[str, Any]:
+    """Evaluate the active policies at ``run``; return the call's arguments."""
+    params = call.bound_arguments()
+    enforce_policies("run", operation=call.operation, kind=call.kind, name=call.name, params=params)
+    return params
 
 
 register_guard(PolicyGuard())
