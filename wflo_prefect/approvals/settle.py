@@ -83,10 +83,13 @@ def decide(request_id: str, vote: Vote, *, resume: bool = True) -> ApprovalReque
         # Wake and resume first: the waiting run should not wait for the audit writes.
         if waiter_alive(request):
             poke(request.settings.get("waiter", {}).get("wake"))
-            decision = ApprovalDecision.from_ledger(
-                request, get_ledger().approvals.votes(request.id)
-            )
-            resume_run(request.flow_run_id, resume_answer(request, decision))
+            # An awaited async gate (approvals/async_gate.py) waits with its run not
+            # paused by it: the push is all it needs.
+            if request.settings.get("mode") != "await":
+                decision = ApprovalDecision.from_ledger(
+                    request, get_ledger().approvals.votes(request.id)
+                )
+                resume_run(request.flow_run_id, resume_answer(request, decision))
         else:
             _finish_dead_run(request)
     announce(

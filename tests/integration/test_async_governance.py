@@ -1,0 +1,149 @@
+"""Async governed code: approval waits, holds and guards never stop the event loop.
+
+Decisions are made from another thread through wflo's real decision path
+(``decide``), the flow runs against the real Prefect API of the test session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from approval_support import paused_request, start_flow, wait_for
+from prefect import flow
+from sqlalchemy import event
+
+from wflo_prefect import ApprovalPolicy, ApprovalRejected, governed_task
+from wflo_prefect.approvals import Vote, decide
+from wflo_prefect.approvals.prefect_run import read_state
+from wflo_prefect.ledger import Ledger
+
+TICK = 0.1
+
+
+@contextmanager
+def statement_threads(ledger: Ledger) -> Iterator[list[int]]:
+    """The thread id of every SQL statement the ledger runs inside the block."""
+    seen: list[int] = []
+
+    def record(*_: Any) -> None:
+        seen.append(threading.get_ident())
+
+    event.listen(ledger.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(ledger.engine, "before_cursor_execute", record)
+
+
+def run_async_flow(fn: Any, *args: Any) -> Any:
+    """Start an async flow in a background thread (its own event loop)."""
+    return start_flow(lambda return_state: asyncio.run(fn(*args, return_state=return_state)))
+
+
+def test_event_loop_keeps_ticking_while_a_gated_async_task_waits(ledger: Ledger) -> None:
+    """A 0.1 s heartbeat keeps >= 70% of its ticks during the wait; no ledger I/O on the loop."""
+
+    @governed_task(approval=ApprovalPolicy())
+    async def deploy(version: str) -> str:
+        return f"deployed {version}"
+
+    @flow
+    async def release() -> dict[str, Any]:
+        loop_thread = threading.get_ident()
+        stop = asyncio.Event()
+        ticks = 0
+
+        async def heartbeat() -> None:
+            nonlocal ticks
+            while not stop.is_set():
+                await asyncio.sleep(TICK)
+                ticks += 1
+
+        beat = asyncio.create_task(heartbeat())
+        started = time.monotonic()
+        with statement_threads(ledger) as threads:
+            result = await deploy("v2")
+        waited = time.monotonic() - started
+        stop.set()
+        await beat
+        return {
+            "result": result,
+            "ticks": ticks,
+            "waited": waited,
+            "on_loop": sum(1 for t in threads if t == loop_thread),
+            "statements": len(threads),
+        }
+
+    future = run_async_flow(release)
+    request = paused_request("run task deploy")
+    assert request.details["version"] == "v2"
+    time.sleep(3)  # the gate waits; the heartbeat should go on meanwhile
+    decide(request.id, Vote("erin", True, request.digest, "api"))
+    out = future.result(timeout=120).result()
+    assert out["result"] == "deployed v2"
+    assert out["waited"] >= 3
+    expected = out["waited"] / TICK
+    assert out["ticks"] >= 0.7 * expected, out
+    assert out["statements"] > 0
+    assert out["on_loop"] == 0, out
+
+
+def test_gather_of_ten_gated_tasks_waits_for_ten_decisions_at_once(ledger: Ledger) -> None:
+    """Ten gated async tasks wait together; each is resumed by its own decision."""
+
+    @governed_task(approval=ApprovalPolicy())
+    async def publish(n: int) -> int:
+        return n
+
+    @flow
+    async def fan_out() -> list[Any]:
+        return await asyncio.gather(*(publish(n) for n in range(10)), return_exceptions=True)
+
+    future = run_async_flow(fan_out)
+
+    def ten_pending() -> list[Any]:
+        pending = ledger.approvals.list_requests(status="pending")
+        found = [r for r in pending if r.action == "run task publish"]
+        # Each gate listens for the push that wakes it (its waiter's address).
+        waiting = all(r.settings.get("waiter", {}).get("wake") for r in found)
+        return found if len(found) == 10 and waiting else []
+
+    requests = wait_for(ten_pending, timeout=120, what="ten pending approval requests")
+    assert sorted(r.details["n"] for r in requests) == list(range(10))
+    random.Random(13).shuffle(requests)
+
+    # The first decision resumes its task alone; the other nine keep waiting.
+    first = requests[0]
+    decide(first.id, Vote("erin", True, first.digest, "api"))
+    assert first.task_run_id
+
+    def first_task_completed() -> bool:
+        from uuid import UUID
+
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:
+            state = client.read_task_run(UUID(first.task_run_id)).state
+        return state is not None and state.is_completed()
+
+    wait_for(first_task_completed, timeout=60, what="the first decided task to complete")
+    still = {r.id for r in ledger.approvals.list_requests(status="pending")}
+    assert {r.id for r in requests[1:]} <= still
+
+    denied = requests[1]
+    decide(denied.id, Vote("erin", False, denied.digest, "api", comment="not this one"))
+    for request in requests[2:]:
+        decide(request.id, Vote("erin", True, request.digest, "api"))
+    results = future.result(timeout=180).result()
+    for n, result in enumerate(results):
+        if n == denied.details["n"]:
+            assert isinstance(result, ApprovalRejected)
+        else:
+            assert result == n
+    assert read_state(first.flow_run_id or "") is not None

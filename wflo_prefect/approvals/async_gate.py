@@ -1,0 +1,165 @@
+"""Approval gates in async flows and tasks: awaited, never blocking the event loop.
+
+:func:`arun_gate` is what ``approval=`` on an ``async def`` governed task (or flow)
+and :func:`~wflo_prefect.arequire_approval` wait with. The event loop goes on
+running the flow's other coroutines while people decide.
+
+A Prefect flow run can be paused by one gate at a time, while an async flow can
+wait at many (``asyncio.gather`` of ten gated tasks). So, per flow run and process:
+
+* the first gate waits as a sync gate does, in one of wflo's worker threads: it
+  pauses the run with its form (answerable in the Prefect UI) and wakes on
+  Prefect's event stream;
+* gates opened while that one waits do not pause the run again: each is a
+  coroutine that waits for its decision in the ledger, woken at once by the local
+  push that wflo's decision path sends (CLI, API service, Slack, links, e-mail;
+  the same path every decision takes), with a slow poll as a safety net, and
+  applies its own deadlines, escalations and ``on_timeout``. These requests are
+  marked ``mode: "await"``: deciding them never resumes the paused run (which
+  belongs to the first gate).
+
+Each gate is settled independently: deciding one lets its task go on at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from prefect.context import FlowRunContext
+
+from wflo_prefect._offload import run_off_loop
+from wflo_prefect.approvals.decision import ApprovalDecision
+from wflo_prefect.approvals.digest import canonical_details, digest_of
+from wflo_prefect.approvals.errors import ApprovalRejected, ApprovalTimeout
+from wflo_prefect.approvals.gate import _outcome, _settled, open_request, run_gate
+from wflo_prefect.approvals.notify import notify_all
+from wflo_prefect.approvals.policy import ApprovalPolicy
+from wflo_prefect.approvals.request import waiter_info
+from wflo_prefect.approvals.waiter import Waiter
+from wflo_prefect.ledger import get_ledger
+from wflo_prefect.ledger.approvals import ApprovalRequestRecord
+from wflo_prefect.observability.tracing import get_tracer
+
+__all__ = ["AWAIT_MODE", "arun_gate"]
+
+#: ``settings["mode"]`` of a request whose gate waits in the ledger, the run not paused.
+AWAIT_MODE = "await"
+
+# Flow runs an async gate of this process has paused (and waits on) right now.
+_pausing: set[str] = set()
+_pausing_lock = threading.Lock()
+
+
+async def arun_gate(
+    action: str, details: Mapping[str, Any] | None, policy: ApprovalPolicy
+) -> ApprovalDecision:
+    """Request approval of ``action`` under ``policy``; await the decision."""
+    context = FlowRunContext.get()
+    if policy.suspend or context is None or context.flow_run is None:
+        # suspend= ends the process (Prefect's Pause signal); misuse is refused there.
+        return await run_off_loop(run_gate, action, details, policy)
+    flow_run_id = str(context.flow_run.id)
+    with _pausing_lock:
+        pauser = flow_run_id not in _pausing
+        if pauser:
+            _pausing.add(flow_run_id)
+    if pauser:
+        try:
+            return await run_off_loop(run_gate, action, details, policy)
+        finally:
+            with _pausing_lock:
+                _pausing.discard(flow_run_id)
+    return await _ledger_gate(action, details, policy, context.flow_run.id)
+
+
+class _Poked(asyncio.DatagramProtocol):
+    """Sets an event on every datagram (its content is never read or trusted)."""
+
+    def __init__(self, woke: asyncio.Event) -> None:
+        self.woke = woke
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self.woke.set()
+
+
+def _await_waiter(wake: str) -> dict[str, Any]:
+    return waiter_info(wake)
+
+
+async def _ledger_gate(
+    action: str, details: Mapping[str, Any] | None, policy: ApprovalPolicy, flow_run_id: Any
+) -> ApprovalDecision:
+    plain = canonical_details(details)
+    digest = digest_of(action, plain)
+    loop = asyncio.get_running_loop()
+    woke = asyncio.Event()
+    transport, _ = await loop.create_datagram_endpoint(
+        lambda: _Poked(woke), local_addr=("127.0.0.1", 0)
+    )
+    wake = "127.0.0.1:{}".format(transport.get_extra_info("sockname")[1])
+    repo = get_ledger().approvals
+    try:
+        with get_tracer().start_as_current_span(
+            f"wflo.approval {action}", record_exception=False, set_status_on_exception=False
+        ) as span:
+            span.set_attribute("wflo.approval.digest", digest)
+            span.set_attribute("wflo.approval.wait", AWAIT_MODE)
+
+            def opened() -> ApprovalRequestRecord:
+                request = open_request(
+                    action, plain, digest, policy, str(flow_run_id), _await_waiter(wake)
+                )
+                repo.touch(request.id, mode=AWAIT_MODE, waiter=_await_waiter(wake))
+                return repo.get(request.id) or request
+
+            request = await run_off_loop(opened)
+            span.set_attribute("wflo.approval.request_id", request.id)
+            waiter = Waiter(request, policy, flow_run_id)
+            if request.status == "pending":
+                if request.tier == 0:
+                    await run_off_loop(notify_all, request, waiter.tiers[0], 0)
+                request = await _await_settled(waiter, woke, wake)
+            span.set_attribute("wflo.approval.status", request.status)
+
+            def outcome() -> ApprovalDecision:
+                try:
+                    decision = _outcome(request)
+                except (ApprovalRejected, ApprovalTimeout) as exc:
+                    decision = getattr(exc, "decision", None) or ApprovalDecision.from_ledger(
+                        request, repo.votes(request.id)
+                    )
+                    _settled(request, waiter.tiers, decision)
+                    raise
+                _settled(request, waiter.tiers, decision)
+                return decision
+
+            return await run_off_loop(outcome)
+    finally:
+        transport.close()
+
+
+async def _await_settled(waiter: Waiter, woke: asyncio.Event, wake: str) -> ApprovalRequestRecord:
+    """Wait until the request is settled: a push, the slow poll, or its deadline."""
+    repo = get_ledger().approvals
+    settings = waiter.settings
+    request_id = waiter.request.id
+    while True:
+        timeout = min(
+            settings.fallback_poll_seconds,
+            waiter.seconds_to_deadline(),
+            settings.heartbeat_seconds,
+        )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(woke.wait(), timeout=max(timeout, 0.0))
+        woke.clear()
+        current = await run_off_loop(repo.get, request_id) or waiter.request
+        if current.status != "pending":
+            waiter.request = current
+            return current
+        await run_off_loop(repo.touch, request_id, waiter=_await_waiter(wake))
+        if waiter.seconds_to_deadline() <= 0 and await run_off_loop(waiter.on_deadline):
+            return waiter.request
