@@ -7,20 +7,28 @@ Decisions are made from another thread through wflo's real decision path
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from approval_support import paused_request, start_flow, wait_for
 from prefect import flow
+from prefect.deployments import run_deployment
+from prefect.settings import PREFECT_API_URL
 from sqlalchemy import event
+from typer.testing import CliRunner
 
 from wflo_prefect import ApprovalPolicy, ApprovalRejected, governed_task
 from wflo_prefect.approvals import Vote, decide
 from wflo_prefect.approvals.prefect_run import read_state
+from wflo_prefect.cli import app
 from wflo_prefect.ledger import Ledger
 
 TICK = 0.1
@@ -147,3 +155,53 @@ def test_gather_of_ten_gated_tasks_waits_for_ten_decisions_at_once(ledger: Ledge
         else:
             assert result == n
     assert read_state(first.flow_run_id or "") is not None
+
+
+SUSPEND_SERVED = Path(__file__).with_name("approval_suspend_async_flow.py")
+
+
+def test_async_flow_suspends_and_passes_when_rescheduled(ledger: Ledger) -> None:
+    """suspend=True in a deployed async flow: the run suspends, the CLI approves, it completes."""
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+        "PREFECT_INTEGRATIONS_WFLO_LEDGER_URL": ledger.engine.url.render_as_string(
+            hide_password=False
+        ),
+    }
+    server = subprocess.Popen(
+        [sys.executable, str(SUSPEND_SERVED)],
+        env=env,
+        cwd=SUSPEND_SERVED.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def started() -> Any:
+        try:
+            return run_deployment("suspended-async-release/suspend-async-test", timeout=0)
+        except Exception:
+            return None
+
+    try:
+        run = wait_for(started, timeout=60, what="the served deployment")
+        request = paused_request("publish async release", timeout=90)
+        state = read_state(run.id)
+        assert state is not None
+        assert state.name == "Suspended"
+        result = CliRunner().invoke(app, ["approvals", "approve", request.id, "--as", "erin"])
+        assert result.exit_code == 0, result.output
+
+        def completed() -> bool:
+            final = read_state(run.id)
+            return final is not None and final.is_completed()
+
+        wait_for(completed, timeout=90, what="the rescheduled run to complete")
+        settled = ledger.approvals.get(request.id)
+        assert settled is not None
+        assert settled.status == "approved"
+        assert settled.settings.get("applied") is True
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -29,7 +29,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from prefect.context import FlowRunContext
+from prefect.context import FlowRunContext, TaskRunContext
 
 from wflo_prefect._offload import run_off_loop
 from wflo_prefect.approvals.decision import ApprovalDecision
@@ -59,9 +59,12 @@ async def arun_gate(
 ) -> ApprovalDecision:
     """Request approval of ``action`` under ``policy``; await the decision."""
     context = FlowRunContext.get()
-    if policy.suspend or context is None or context.flow_run is None:
-        # suspend= ends the process (Prefect's Pause signal); misuse is refused there.
-        return await run_off_loop(run_gate, action, details, policy)
+    if context is None or context.flow_run is None:
+        return await run_off_loop(run_gate, action, details, policy)  # refuses, naming why
+    if policy.suspend:
+        if TaskRunContext.get() is not None or not context.flow_run.deployment_id:
+            return await run_off_loop(run_gate, action, details, policy)  # refuses, naming why
+        return await _suspending_gate(action, details, policy, context.flow_run.id)
     flow_run_id = str(context.flow_run.id)
     with _pausing_lock:
         pauser = flow_run_id not in _pausing
@@ -125,21 +128,43 @@ async def _ledger_gate(
                 request = await _await_settled(waiter, woke, wake)
             span.set_attribute("wflo.approval.status", request.status)
 
-            def outcome() -> ApprovalDecision:
-                try:
-                    decision = _outcome(request)
-                except (ApprovalRejected, ApprovalTimeout) as exc:
-                    decision = getattr(exc, "decision", None) or ApprovalDecision.from_ledger(
-                        request, repo.votes(request.id)
-                    )
-                    _settled(request, waiter.tiers, decision)
-                    raise
-                _settled(request, waiter.tiers, decision)
-                return decision
-
-            return await run_off_loop(outcome)
+            return await run_off_loop(_decided, request, waiter)
     finally:
         transport.close()
+
+
+async def _suspending_gate(
+    action: str, details: Mapping[str, Any] | None, policy: ApprovalPolicy, flow_run_id: Any
+) -> ApprovalDecision:
+    from wflo_prefect.approvals.async_suspend import asuspend_until_settled
+
+    plain = canonical_details(details)
+    digest = digest_of(action, plain)
+    with get_tracer().start_as_current_span(
+        f"wflo.approval {action}", record_exception=False, set_status_on_exception=False
+    ) as span:
+        span.set_attribute("wflo.approval.digest", digest)
+        request = await run_off_loop(open_request, action, plain, digest, policy, str(flow_run_id))
+        span.set_attribute("wflo.approval.request_id", request.id)
+        waiter = Waiter(request, policy, flow_run_id)
+        if request.status == "pending":
+            request = await asuspend_until_settled(request, policy, flow_run_id, waiter)
+        span.set_attribute("wflo.approval.status", request.status)
+        return await run_off_loop(_decided, request, waiter)
+
+
+def _decided(request: ApprovalRequestRecord, waiter: Waiter) -> ApprovalDecision:
+    repo = get_ledger().approvals
+    try:
+        decision = _outcome(request)
+    except (ApprovalRejected, ApprovalTimeout) as exc:
+        decision = getattr(exc, "decision", None) or ApprovalDecision.from_ledger(
+            request, repo.votes(request.id)
+        )
+        _settled(request, waiter.tiers, decision)
+        raise
+    _settled(request, waiter.tiers, decision)
+    return decision
 
 
 async def _await_settled(waiter: Waiter, woke: asyncio.Event, wake: str) -> ApprovalRequestRecord:
