@@ -60,14 +60,16 @@ class WfloCallbackHandler(BaseCallbackHandler):
     Args:
         provider: the price provider, when the model's ``ls_provider`` is not the
             one wflo should price it as (e.g. an OpenAI-compatible endpoint).
+        model: the model name to price, when the chat model reports none.
     """
 
     #: Let a refused hold (BudgetExceeded) stop the call instead of being logged.
     raise_error: bool = True
 
-    def __init__(self, *, provider: str | None = None) -> None:
+    def __init__(self, *, provider: str | None = None, model: str | None = None) -> None:
         super().__init__()
         self._provider = provider
+        self._model = model
         self._calls: dict[UUID, MeteredCall] = {}
         self._lock = threading.Lock()
 
@@ -86,14 +88,18 @@ class WfloCallbackHandler(BaseCallbackHandler):
         meta: Mapping[str, Any] = metadata or {}
         params: Mapping[str, Any] = kwargs.get("invocation_params") or {}
         provider = self._provider or meta.get("ls_provider")
-        model = meta.get("ls_model_name") or params.get("model") or params.get("model_name")
+        model = (
+            self._model
+            or meta.get("ls_model_name")
+            or params.get("model")
+            or params.get("model_name")
+        )
         if not provider or not model:
             raise InvalidArgumentError(
                 "The chat model reports no provider/model (ls_provider, ls_model_name), "
                 "so wflo cannot price its calls",
                 value=serialized.get("id") if isinstance(serialized, dict) else None,
-                hint="Pass WfloCallbackHandler(provider=...) and use a chat model that "
-                "reports its model name",
+                hint="Pass WfloCallbackHandler(provider=..., model=...)",
                 docs="integrations/langchain.md",
             )
         text: list[Any] = [[m.content for m in batch] for batch in messages]
