@@ -205,3 +205,35 @@ def test_async_flow_suspends_and_passes_when_rescheduled(ledger: Ledger) -> None
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_instrumented_async_client_holds_and_settles_off_the_loop(ledger: Ledger) -> None:
+    """AsyncOpenAI under instrument(): every ledger statement of a call runs off the loop."""
+    import openai
+    from fakes.openai_server import FakeOpenAI
+
+    from wflo_prefect import Budget, governed_flow, instrument
+
+    with FakeOpenAI() as server:
+
+        @governed_flow(budget=Budget("1.00", scope="flow_run"))
+        async def ask() -> dict[str, Any]:
+            client = instrument(
+                openai.AsyncOpenAI(base_url=f"{server.url}/v1", api_key="k", max_retries=0)
+            )
+            loop_thread = threading.get_ident()
+            with statement_threads(ledger) as threads:
+                await client.chat.completions.create(
+                    model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}]
+                )
+                stream = await client.chat.completions.create(
+                    model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}], stream=True
+                )
+                async for _ in stream:
+                    pass
+            return {"on_loop": sum(1 for t in threads if t == loop_thread), "all": len(threads)}
+
+        out = asyncio.run(ask())
+    assert out["all"] > 0
+    assert out["on_loop"] == 0, out
+    assert len(ledger.costs.entries()) == 2
