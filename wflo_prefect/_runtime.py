@@ -24,6 +24,8 @@ from wflo_prefect.ledger import get_ledger
 from wflo_prefect.observability import metrics
 from wflo_prefect.observability.correlation import Correlation, current_correlation
 from wflo_prefect.observability.logging import get_logger
+from wflo_prefect.observability.propagation import flow_run_parent_context, remember_traceparent
+from wflo_prefect.observability.spans import under_span
 from wflo_prefect.observability.tracing import get_tracer
 
 __all__ = ["flow_end_hook", "task_end_hook", "wrap_function"]
@@ -34,6 +36,9 @@ _log = get_logger("runs")
 # Trace ids and start times of runs in flight, by Prefect run id, so the end hook
 # (which runs outside the function's span) records the same correlation ids.
 _in_flight: dict[str, tuple[Correlation, float]] = {}
+# The span of each governed flow run in flight: its compensations (run by the end hook,
+# after the span ended) are parented to it.
+_flow_spans: dict[str, Any] = {}
 _in_flight_lock = threading.Lock()
 
 _CONTROL_FLOW = ("Pause", "Abort", "Terminat", "Cancel")
@@ -97,6 +102,10 @@ class _RunScope:
         if run_id is not None:
             with _in_flight_lock:
                 _in_flight[run_id] = (correlation, time.perf_counter())
+                if self.kind == "flow":
+                    _flow_spans[run_id] = span.get_span_context()
+        if self.kind == "flow":
+            remember_traceparent(span)
         span.set_attribute("wflo.kind", self.kind)
         span.set_attribute("wflo.name", self.name)
         if correlation.flow_run_id:
@@ -116,6 +125,11 @@ class _RunScope:
         log = _log.debug if self.kind == "task" else _log.info
         log(f"{self.kind}_run.started", name=self.name, operation=self.operation)
         return call
+
+
+def _parent(kind: Kind) -> Any:
+    # A flow run a worker started has no active span: its trace parent is in its labels.
+    return flow_run_parent_context() if kind == "flow" else None
 
 
 def _fail_span(span: Span, exc: BaseException) -> None:
@@ -161,7 +175,10 @@ def wrap_function(
         @functools.wraps(fn)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
             with get_tracer().start_as_current_span(
-                span_name, record_exception=False, set_status_on_exception=False
+                span_name,
+                context=_parent(kind),
+                record_exception=False,
+                set_status_on_exception=False,
             ) as span:
                 call = scope.start(span, args, kwargs)
                 try:
@@ -188,7 +205,10 @@ def wrap_function(
         @functools.wraps(fn)
         async def async_gen_wrapper(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
             with get_tracer().start_as_current_span(
-                span_name, record_exception=False, set_status_on_exception=False
+                span_name,
+                context=_parent(kind),
+                record_exception=False,
+                set_status_on_exception=False,
             ) as span:
                 call = scope.start(span, args, kwargs)
                 try:
@@ -208,7 +228,10 @@ def wrap_function(
         @functools.wraps(fn)
         def gen_wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
             with get_tracer().start_as_current_span(
-                span_name, record_exception=False, set_status_on_exception=False
+                span_name,
+                context=_parent(kind),
+                record_exception=False,
+                set_status_on_exception=False,
             ) as span:
                 call = scope.start(span, args, kwargs)
                 try:
@@ -226,7 +249,10 @@ def wrap_function(
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         with get_tracer().start_as_current_span(
-            span_name, record_exception=False, set_status_on_exception=False
+            span_name,
+            context=_parent(kind),
+            record_exception=False,
+            set_status_on_exception=False,
         ) as span:
             call = scope.start(span, args, kwargs)
             try:
@@ -306,11 +332,17 @@ def flow_end_hook(flow: Any, flow_run: Any, state: Any) -> None:
         deployment_id=str(flow_run.deployment_id) if flow_run.deployment_id else None,
     )
     outcome = _record_end("flow", str(flow_run.id), fallback, state, flow.name)
-    _settle_compensations(str(flow_run.id), outcome)
+    with _in_flight_lock:
+        flow_span = _flow_spans.pop(str(flow_run.id), None)
+    with under_span(flow_span):  # compensation spans join the run's trace
+        _settle_compensations(str(flow_run.id), outcome)
     from wflo_prefect.costs.leases import flush_leases
 
     # The run's spend is on its budgets' windows when it ends (and idle money goes back).
     flush_leases()
+    from wflo_prefect.observability.cost_view import publish_flow_cost_view
+
+    publish_flow_cost_view(flow.name, str(flow_run.id))  # the flow's cost view in the UI
 
 
 def _settle_compensations(flow_run_id: str, outcome: str) -> None:

@@ -27,9 +27,10 @@ import wflo_prefect.compensation
 import wflo_prefect.costs
 import wflo_prefect.policies
 import wflo_prefect.sandbox  # noqa: F401
+from wflo_prefect._prefect_compat import set_flow_entrypoint
 from wflo_prefect._runtime import flow_end_hook, task_end_hook, wrap_function
 from wflo_prefect.errors import InvalidArgumentError
-from wflo_prefect.governance import resolve_guards
+from wflo_prefect.governance import Governance, GovernanceKeywords, governance
 
 __all__ = ["governed_flow", "governed_task"]
 
@@ -40,25 +41,6 @@ _FLOW_END_HOOKS = ("on_completion", "on_failure", "on_crashed", "on_cancellation
 _TASK_END_HOOKS = ("on_completion", "on_failure")
 
 
-def _check_operation(operation: object, fn: Callable[..., Any]) -> str | None:
-    if operation is None:
-        return None
-    if not isinstance(operation, str) or not operation.strip():
-        raise InvalidArgumentError(
-            f"`operation=` on {fn.__qualname__} must be a non-empty string naming what the "
-            "code does (e.g. 'delete', 'deploy')",
-            value=operation,
-        )
-    return operation
-
-
-def _check_callable(fn: object, decorator: str) -> None:
-    if not callable(fn):
-        raise InvalidArgumentError(
-            f"@{decorator} decorates a function", value=fn, hint="Put it above a `def`"
-        )
-
-
 def _merge_hooks(kwargs: dict[str, Any], names: Sequence[str], hook: Callable[..., None]) -> None:
     for name in names:
         existing = kwargs.get(name) or []
@@ -67,26 +49,41 @@ def _merge_hooks(kwargs: dict[str, Any], names: Sequence[str], hook: Callable[..
         kwargs[name] = [*existing, hook]
 
 
-def _governance(
-    fn: Callable[..., Any],
+def _govern(
+    fn: object,
     kind: Literal["flow", "task"],
-    prefect_kwargs: dict[str, Any],
-    options: dict[str, Any],
+    keywords: GovernanceKeywords,
     operation: object,
-) -> Callable[..., Any]:
-    op = _check_operation(operation, fn)
-    guards = resolve_guards(options, kind=kind, fn=fn)
-    name = prefect_kwargs.get("name") or fn.__name__
-    return wrap_function(fn, kind=kind, name=name, operation=op, guards=guards)
+    prefect_kwargs: dict[str, Any],
+) -> tuple[Governance, Callable[..., Any], dict[str, Any]]:
+    """What both decorators do: validate, wrap the function, add the end hooks.
+
+    Returns the governance, the wrapped function and Prefect's keywords to build the
+    flow or task with.
+    """
+    if not callable(fn):
+        raise InvalidArgumentError(
+            f"@governed_{kind} decorates a function", value=fn, hint="Put it above a `def`"
+        )
+    rules = governance(fn, kind, keywords, name=prefect_kwargs.get("name"), operation=operation)
+    wrapped = wrap_function(
+        fn, kind=kind, name=rules.name, operation=rules.operation, guards=rules.guards
+    )
+    kwargs = dict(prefect_kwargs)
+    if kind == "flow":
+        _merge_hooks(kwargs, _FLOW_END_HOOKS, flow_end_hook)
+    else:
+        _merge_hooks(kwargs, _TASK_END_HOOKS, task_end_hook)
+    return rules, wrapped, kwargs
 
 
 def _build_flow(
-    fn: Callable[P, R], prefect_kwargs: dict[str, Any], options: dict[str, Any], operation: object
+    fn: Callable[P, R],
+    keywords: GovernanceKeywords,
+    operation: object,
+    prefect_kwargs: dict[str, Any],
 ) -> Flow[P, R]:
-    _check_callable(fn, "governed_flow")
-    wrapped = _governance(fn, "flow", prefect_kwargs, options, operation)
-    kwargs = dict(prefect_kwargs)
-    _merge_hooks(kwargs, _FLOW_END_HOOKS, flow_end_hook)
+    _rules, wrapped, kwargs = _govern(fn, "flow", keywords, operation, prefect_kwargs)
     if kwargs.get("version") is None:
         # Prefect hashes the function's file for the version; hash the user's file,
         # not this wrapper's.
@@ -99,20 +96,20 @@ def _build_flow(
     result: Flow[P, R] = prefect_flow(**kwargs)(wrapped)
     if fn.__module__ == "__main__":
         with contextlib.suppress(TypeError):
-            result._entrypoint = f"{inspect.getfile(fn)}:{fn.__qualname__}"
+            set_flow_entrypoint(result, f"{inspect.getfile(fn)}:{fn.__qualname__}")
     result.__dict__["_wflo_governed"] = True
     return result
 
 
 def _build_task(
-    fn: Callable[P, R], prefect_kwargs: dict[str, Any], options: dict[str, Any], operation: object
+    fn: Callable[P, R],
+    keywords: GovernanceKeywords,
+    operation: object,
+    prefect_kwargs: dict[str, Any],
 ) -> Task[P, R]:
-    _check_callable(fn, "governed_task")
-    wrapped = _governance(fn, "task", prefect_kwargs, options, operation)
-    kwargs = dict(prefect_kwargs)
-    _merge_hooks(kwargs, _TASK_END_HOOKS, task_end_hook)
+    rules, wrapped, kwargs = _govern(fn, "task", keywords, operation, prefect_kwargs)
     result: Task[P, R] = prefect_task(**kwargs)(wrapped)
-    if options.get("compensate") is not None:
+    if rules.compensated:
         from wflo_prefect.compensation.guard import rollback_hook
 
         # Inside a Prefect transaction, a rollback runs the task's compensation at once.
@@ -164,19 +161,19 @@ def governed_flow(
         operation: what the flow does ("delete", "deploy" ...), for policies and audit.
         **prefect_kwargs: every keyword :func:`prefect.flow` takes.
     """
-    options = {
-        "budget": budget,
-        "policies": tuple(policies),
-        "approval": approval,
-        "compensate": compensate,
-        "sandbox": sandbox,
-        "snapshot": snapshot,
-    }
+    keywords = GovernanceKeywords(
+        budget=budget,
+        policies=tuple(policies),
+        approval=approval,
+        compensate=compensate,
+        sandbox=sandbox,
+        snapshot=snapshot,
+    )
     if __fn is not None:
-        return _build_flow(__fn, prefect_kwargs, options, operation)
+        return _build_flow(__fn, keywords, operation, prefect_kwargs)
 
     def decorator(fn: Callable[P, R]) -> Flow[P, R]:
-        return _build_flow(fn, prefect_kwargs, options, operation)
+        return _build_flow(fn, keywords, operation, prefect_kwargs)
 
     return decorator
 
@@ -216,18 +213,18 @@ def governed_task(
 
     The keywords are those of :func:`governed_flow`, applied to each task run.
     """
-    options = {
-        "budget": budget,
-        "policies": tuple(policies),
-        "approval": approval,
-        "compensate": compensate,
-        "sandbox": sandbox,
-        "snapshot": snapshot,
-    }
+    keywords = GovernanceKeywords(
+        budget=budget,
+        policies=tuple(policies),
+        approval=approval,
+        compensate=compensate,
+        sandbox=sandbox,
+        snapshot=snapshot,
+    )
     if __fn is not None:
-        return _build_task(__fn, prefect_kwargs, options, operation)
+        return _build_task(__fn, keywords, operation, prefect_kwargs)
 
     def decorator(fn: Callable[P, R]) -> Task[P, R]:
-        return _build_task(fn, prefect_kwargs, options, operation)
+        return _build_task(fn, keywords, operation, prefect_kwargs)
 
     return decorator

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import (
     AbstractAsyncContextManager,
     AbstractContextManager,
     asynccontextmanager,
     nullcontext,
 )
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
 from wflo_prefect.errors import InvalidArgumentError
@@ -29,21 +29,68 @@ from wflo_prefect.observability.correlation import Correlation
 __all__ = [
     "GOVERNANCE_KEYWORDS",
     "ExecutingGuard",
+    "Governance",
+    "GovernanceKeywords",
     "GovernedCall",
     "Guard",
+    "governance",
     "register_guard",
     "registered_guards",
 ]
 
+Kind = Literal["flow", "task"]
+
+
+@dataclass(frozen=True, slots=True)
+class GovernanceKeywords:
+    """wflo's keywords on ``governed_flow`` / ``governed_task``, as given.
+
+    Each capability's guard validates its own keyword's value (a ``Budget``, a
+    sequence of ``Policy``, an ``ApprovalPolicy``...); :func:`governance` turns them
+    into a :class:`Governance`.
+    """
+
+    budget: object = None
+    policies: tuple[object, ...] = ()
+    approval: object = None
+    compensate: object = None
+    sandbox: object = None
+    snapshot: bool = False
+
+    def items(self) -> Iterator[tuple[str, object]]:
+        """(keyword, value) for every keyword, in declaration order."""
+        for item in fields(self):
+            yield item.name, getattr(self, item.name)
+
+
 #: Keywords the governed decorators take besides Prefect's own.
-GOVERNANCE_KEYWORDS = ("budget", "policies", "approval", "compensate", "sandbox", "snapshot")
+GOVERNANCE_KEYWORDS = tuple(f.name for f in fields(GovernanceKeywords))
+
+
+@dataclass(frozen=True, slots=True)
+class Governance:
+    """The validated governance of one decorated function (built by :func:`governance`)."""
+
+    kind: Kind
+    #: The run's name (Prefect's ``name=``, else the function's).
+    name: str
+    #: What the code does (``operation=``), for policies and audit.
+    operation: str | None
+    keywords: GovernanceKeywords
+    #: The guards that wrap each run, outermost first, with their validated values.
+    guards: tuple[tuple[Guard, Any], ...]
+
+    @property
+    def compensated(self) -> bool:
+        """Whether the function registers a compensation (``compensate=``)."""
+        return self.keywords.compensate is not None
 
 
 @dataclass(slots=True)
 class GovernedCall:
     """One execution of a governed flow or task, as the guards see it."""
 
-    kind: Literal["flow", "task"]
+    kind: Kind
     name: str
     fn: Callable[..., Any]
     args: tuple[Any, ...]
@@ -71,7 +118,7 @@ class Guard(ABC):
     always: ClassVar[bool] = False
 
     @abstractmethod
-    def validate(self, value: Any, *, kind: Literal["flow", "task"], fn: Callable[..., Any]) -> Any:
+    def validate(self, value: Any, *, kind: Kind, fn: Callable[..., Any]) -> Any:
         """Check and normalise the keyword's value when the decorator is applied.
 
         Raise :class:`~wflo_prefect.errors.InvalidArgumentError` naming the bad value.
@@ -137,12 +184,40 @@ def registered_guards() -> dict[str, Guard]:
     return dict(_GUARDS)
 
 
+def _check_operation(operation: object, fn: Callable[..., Any]) -> str | None:
+    if operation is None:
+        return None
+    if not isinstance(operation, str) or not operation.strip():
+        raise InvalidArgumentError(
+            f"`operation=` on {fn.__qualname__} must be a non-empty string naming what the "
+            "code does (e.g. 'delete', 'deploy')",
+            value=operation,
+        )
+    return operation
+
+
+def governance(
+    fn: Callable[..., Any],
+    kind: Kind,
+    keywords: GovernanceKeywords,
+    *,
+    name: str | None = None,
+    operation: object = None,
+) -> Governance:
+    """Validate a decorator's governance keywords for ``fn``: the one way to build a
+    :class:`Governance`. Raises :class:`~wflo_prefect.errors.InvalidArgumentError`
+    naming the first bad value."""
+    op = _check_operation(operation, fn)
+    guards = resolve_guards(keywords, kind=kind, fn=fn)
+    return Governance(kind, name or fn.__name__, op, keywords, guards)
+
+
 def resolve_guards(
-    options: dict[str, Any], *, kind: Literal["flow", "task"], fn: Callable[..., Any]
+    keywords: GovernanceKeywords, *, kind: Kind, fn: Callable[..., Any]
 ) -> tuple[tuple[Guard, Any], ...]:
     """Validate the governance keywords given to a decorator; return guards in order."""
     chosen: list[tuple[Guard, Any]] = []
-    for keyword, value in options.items():
+    for keyword, value in keywords.items():
         guard = _GUARDS.get(keyword)
         if value is None or value is False or value == ():
             if guard is not None and guard.always:

@@ -124,6 +124,13 @@ class WfloSettings(ValidatedModel, PrefectBaseSettings):
             "Empty: `OTEL_EXPORTER_OTLP_TRACES_HEADERS` / `OTEL_EXPORTER_OTLP_HEADERS`."
         ),
     )
+    tracing_ledger: bool = Field(
+        default=False,
+        description=(
+            "Also store wflo's spans in the ledger (`wflo_spans`), for `wflo trace RUN_ID` "
+            "without a tracing backend. Applies to the provider wflo builds itself."
+        ),
+    )
     tracing_sample_rate: float | None = Field(
         default=None,
         ge=0,

@@ -61,7 +61,7 @@ def request_record(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> ApprovalR
         quorum=1,
         deadline_at=now + timedelta(hours=1),
         expires_at=now + timedelta(hours=1),
-        settings={"principals": principals, "code_salt": new_code_salt()},
+        policy={"principals": principals, "code_salt": new_code_salt()},
     )
 
 

@@ -22,6 +22,16 @@ class FakeAnthropic(FakeLLMServer):
 
     #: Of each request's input tokens, this many are reported as cache reads.
     cache_read_tokens = 0
+    #: ... and this many (of the rest) as written to the cache.
+    cache_write_tokens = 0
+
+    def input_tokens(self, body: dict[str, Any]) -> int:
+        """What the request's input is billed as (this fake: characters / 4)."""
+        return count_tokens([body.get("system") or "", body.get("messages", [])])
+
+    def output_tokens(self, body: dict[str, Any]) -> int:
+        """How many tokens the answer has (capped by ``max_tokens``)."""
+        return min(self.reply_tokens, int(body["max_tokens"]))
 
     def respond(self, request: Received) -> Reply:
         n = next(_ids)
@@ -31,13 +41,14 @@ class FakeAnthropic(FakeLLMServer):
                 404, {"type": "error", "error": {"type": "not_found_error", "message": "Not found"}}
             )
         body = request.body
-        total_input = count_tokens([body.get("system") or "", body.get("messages", [])])
+        total_input = self.input_tokens(body)
         cached = min(self.cache_read_tokens, total_input)
-        output = min(self.reply_tokens, int(body["max_tokens"]))
+        written = min(self.cache_write_tokens, total_input - cached)
+        output = self.output_tokens(body)
         usage = {
-            "input_tokens": total_input - cached,
+            "input_tokens": total_input - cached - written,
             "output_tokens": output,
-            "cache_creation_input_tokens": 0,
+            "cache_creation_input_tokens": written,
             "cache_read_input_tokens": cached,
         }
         message: dict[str, Any] = {

@@ -89,7 +89,7 @@ def test_decision_settles_run_of_dead_waiter(ledger: Ledger) -> None:
     assert state.is_failed()
     assert "rejected" in (state.message or "")
     assert "bob" in (state.message or "")
-    assert (ledger.approvals.get(request_id) or request).settings["applied_by"] == "sweep"
+    assert (ledger.approvals.get(request_id) or request).applied_by == "sweep"
     shown = _artifact(request)  # the run page shows the outcome, not "pending"
     assert "stops" in shown
     assert "bob" in shown
@@ -124,7 +124,7 @@ def test_sweep_escalates_and_closes_through_saved_channels(ledger: Ledger) -> No
         def settled() -> bool:
             sweep()
             current = ledger.approvals.get(request_id)
-            return current is not None and bool(current.settings.get("closed"))
+            return current is not None and current.closed_at is not None
 
         wait_for(settled, timeout=30, what="escalation, timeout and close by sweeps")
     finally:

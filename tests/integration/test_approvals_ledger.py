@@ -18,7 +18,7 @@ def _request(ledger: Ledger, quorum: int, approvers: list[str]) -> str:
         digest="a" * 64,
         approvers=approvers,
         quorum=quorum,
-        settings={},
+        policy={},
     )
     return record.id
 

@@ -38,7 +38,7 @@ def _pending(ledger: Ledger) -> ApprovalRequestRecord:
         digest="d" * 64,
         approvers=["alice", "bob"],
         quorum=2,
-        settings={
+        policy={
             "principals": {
                 n: {"email": None, "slack_id": None, "api_key_hashes": [hash_api_key(KEYS[n])]}
                 for n in ("alice", "bob")

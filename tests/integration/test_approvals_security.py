@@ -68,7 +68,7 @@ def _stored(ledger: Ledger, *, status: str = "pending") -> ApprovalRequestRecord
         approvers=list(KEYS),
         quorum=2,
         status=status,
-        settings={
+        policy={
             "principals": {
                 n: {"email": None, "slack_id": f"U{n.upper()}", "api_key_hashes": [hash_api_key(k)]}
                 for n, k in KEYS.items()

@@ -53,7 +53,7 @@ def test_suspended_run_is_rescheduled_and_passes_after_cli_approval(ledger: Ledg
         settled = ledger.approvals.get(request.id)
         assert settled is not None
         assert settled.status == "approved"
-        assert settled.settings.get("applied") is True
+        assert settled.applied_at is not None
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -29,7 +29,6 @@ from wflo_prefect import (
 from wflo_prefect.cli import app
 from wflo_prefect.costs import estimate_cost
 from wflo_prefect.ledger import Ledger
-from wflo_prefect.testing import capture_spans
 
 runner = CliRunner(env={"COLUMNS": "200"})
 MSG = [{"role": "user", "content": "Summarise the quarterly report in one line."}]
@@ -241,31 +240,6 @@ def test_budget_block_is_loaded_by_name_at_each_run(ledger: Ledger, server: Fake
     assert state.name == "BudgetExceeded"
     assert name in (state.message or "")
     assert len(server.requests) == 1
-
-
-@governed_flow(budget=Budget("1", scope="flow_run"))
-def traced(base_url: str) -> None:
-    ask(base_url)
-
-
-def test_each_call_is_a_gen_ai_event_on_the_run_span(ledger: Ledger, server: FakeOpenAI) -> None:
-    """The task's span carries a gen_ai.call event with system, model, tokens and cost."""
-    with capture_spans() as exporter:
-        assert traced(server.url, return_state=True).is_completed()
-    events = [
-        (span.name, event)
-        for span in exporter.get_finished_spans()
-        for event in span.events
-        if event.name == "gen_ai.call"
-    ]
-    [(span_name, event)] = events
-    assert span_name == "wflo.task ask"
-    attributes = dict(event.attributes or {})
-    [entry] = ledger.costs.entries()
-    assert attributes["gen_ai.system"] == "openai"
-    assert attributes["gen_ai.response.model"] == "gpt-4o-mini"
-    assert attributes["gen_ai.usage.output_tokens"] == 12
-    assert Decimal(str(attributes["wflo.cost_usd"])) == entry.cost_usd
 
 
 def test_custom_price_block_is_loaded_and_used(ledger: Ledger) -> None:

@@ -180,8 +180,9 @@ def test_budget_halts_at_the_wire(
 ) -> None:
     """Once a call's worst case would overrun the budget it raises; the server never sees it."""
     oai_server.reply_tokens = 1000  # answers use all of max_tokens: actual == worst case
-    # The worst case counts "user" + "x" (5 chars: 2 tokens); the server bills 1 + 1000.
-    per_call = estimate_cost("openai", "gpt-4o", input_tokens=2, output_tokens=1000)
+    # The worst case counts 3 tokens for the request, and "user" and "x" one o200k token
+    # each plus 4 for their framing (13); the server bills 1 + 1000.
+    per_call = estimate_cost("openai", "gpt-4o", input_tokens=13, output_tokens=1000)
 
     def call() -> None:
         oai.chat.completions.create(

@@ -10,6 +10,8 @@ failure to write one is logged, never raised.
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import ArtifactCreate, ArtifactUpdate
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
@@ -69,6 +71,11 @@ def outcome_markdown(request: ApprovalRequestRecord, decision: ApprovalDecision)
     return "\n".join([*lines, "", "### What was asked", "", *render_details(request)])
 
 
+# Artifact ids this process created or found, by key: the outcome updates the pending
+# artifact without searching for it first (one API call on the gate's path, not two).
+_ids: dict[str, UUID] = {}
+
+
 def publish(request: ApprovalRequestRecord, decision: ApprovalDecision | None = None) -> None:
     """Create or update the request's artifact on its run (pending, or the outcome)."""
     if not request.flow_run_id:
@@ -81,15 +88,19 @@ def publish(request: ApprovalRequestRecord, decision: ApprovalDecision | None = 
     description = f"Approval request {request.id}: {request.action}"
     try:
         with get_client(sync_client=True) as client:
-            existing = client.read_artifacts(
-                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), limit=1
-            )
-            if existing:
-                client.update_artifact(
-                    existing[0].id, ArtifactUpdate(data=markdown, description=description)
+            known = _ids.get(key)
+            if known is None:
+                existing = client.read_artifacts(
+                    artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), limit=1
                 )
+                known = existing[0].id if existing else None
+            if known is not None:
+                client.update_artifact(
+                    known, ArtifactUpdate(data=markdown, description=description)
+                )
+                _ids[key] = known
                 return
-            client.create_artifact(
+            created = client.create_artifact(
                 ArtifactCreate(
                     key=key,
                     type="markdown",
@@ -99,5 +110,6 @@ def publish(request: ApprovalRequestRecord, decision: ApprovalDecision | None = 
                     task_run_id=request.task_run_id,
                 )
             )
+            _ids[key] = created.id
     except Exception as exc:  # a view for people; the ledger is the record
         _log.warning("approval.artifact_failed", request_id=request.id, error=str(exc))

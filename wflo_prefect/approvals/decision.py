@@ -38,7 +38,7 @@ class ApprovalDecision(ValidatedModel, BaseModel):
     ) -> ApprovalDecision:
         """The decision a settled request stands for."""
         approved = request.status == "approved" or (
-            request.status == "timed_out" and request.settings.get("timeout_outcome") == "approve"
+            request.status == "timed_out" and request.timeout_outcome == "approve"
         )
         if request.status == "approved":
             deciders = [v for v in votes if v.approved]

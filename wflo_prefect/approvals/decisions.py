@@ -16,7 +16,12 @@ from dataclasses import dataclass
 from wflo_prefect.approvals.errors import DecisionRefused
 from wflo_prefect.approvals.principals import key_matches, same_text
 from wflo_prefect.ledger import get_ledger
-from wflo_prefect.ledger.approvals import Admit, ApprovalRequestRecord, ApprovalVoteRecord
+from wflo_prefect.ledger.approval_records import (
+    Admit,
+    ApprovalRequestRecord,
+    ApprovalVoteRecord,
+    VoteOutcome,
+)
 from wflo_prefect.ledger.models import utcnow
 
 __all__ = [
@@ -25,6 +30,7 @@ __all__ = [
     "cast_vote",
     "new_code_salt",
     "one_time_code",
+    "record",
     "tally",
     "verify_api_key",
     "verify_code",
@@ -81,7 +87,7 @@ def _admit(vote: Vote) -> Admit:
                 value=vote.approver,
                 hint=f"Approvers now: {', '.join(map(str, request.approvers))}",
             )
-        self_ok = bool(request.settings.get("allow_self_approval"))
+        self_ok = request.policy.allow_self_approval
         if request.requested_by and vote.approver == request.requested_by and not self_ok:
             raise DecisionRefused(
                 "self_approval",
@@ -116,21 +122,22 @@ def tally(request: ApprovalRequestRecord, votes: list[ApprovalVoteRecord]) -> st
     return None
 
 
-def cast_vote(request_id: str, vote: Vote) -> ApprovalRequestRecord:
-    """Record ``vote`` if the rules admit it; return the request after it.
+def record(request_id: str, vote: Vote) -> VoteOutcome:
+    """Record ``vote`` if the rules admit it; return the request after it and every vote.
 
     Raises :class:`DecisionRefused` (request and run unchanged) otherwise.
     """
     repo = get_ledger().approvals
-    if repo.get(request_id) is None:
+    known = repo.get(request_id)
+    if known is None:
         raise DecisionRefused(
             "unknown_request",
             "There is no approval request with this id",
             value=request_id,
             hint="List pending requests with `wflo approvals list`",
         )
-    request, _ = repo.record_vote(
-        request_id,
+    return repo.record_vote(
+        known.id,
         approver=vote.approver,
         approved=vote.approved,
         comment=vote.comment,
@@ -140,12 +147,19 @@ def cast_vote(request_id: str, vote: Vote) -> ApprovalRequestRecord:
         admit=_admit(vote),
         tally=tally,
     )
-    return request
+
+
+def cast_vote(request_id: str, vote: Vote) -> ApprovalRequestRecord:
+    """Record ``vote`` if the rules admit it; return the request after it.
+
+    Raises :class:`DecisionRefused` (request and run unchanged) otherwise.
+    """
+    return record(request_id, vote).request
 
 
 def verify_api_key(request: ApprovalRequestRecord, approver: str, api_key: str | None) -> None:
     """Check ``api_key`` proves ``approver`` for this request (open gates need no key)."""
-    principals: dict[str, dict[str, object]] = request.settings.get("principals", {})
+    principals = request.policy.principals
     if not principals:
         return
     entry = principals.get(approver)
@@ -156,8 +170,8 @@ def verify_api_key(request: ApprovalRequestRecord, approver: str, api_key: str |
             value=approver,
             hint=f"Approvers now: {', '.join(map(str, request.approvers))}",
         )
-    hashes = entry.get("api_key_hashes", []) if entry else []
-    if not isinstance(hashes, list) or not hashes:
+    hashes = entry.api_key_hashes
+    if not hashes:
         raise DecisionRefused(
             "bad_credentials",
             f"{approver!r} has no API key registered for request {request.id}",
@@ -181,14 +195,14 @@ def new_code_salt() -> str:
 
 def one_time_code(request: ApprovalRequestRecord, approver: str) -> str:
     """The one-time code that proves ``approver`` in the Prefect UI form for this request."""
-    salt = str(request.settings.get("code_salt", ""))
+    salt = request.policy.code_salt
     mac = hmac.new(salt.encode(), f"{request.id}:{approver}".encode(), "sha256").hexdigest()
     return f"{int(mac[:12], 16) % 10**8:08d}"
 
 
 def verify_code(request: ApprovalRequestRecord, approver: str, code: str) -> None:
     """Check a UI form's proof: the approver's one-time code or one of their API keys."""
-    if not request.settings.get("principals"):
+    if not request.policy.proven:
         return
     if code and same_text(code.strip(), one_time_code(request, approver)):
         return

@@ -123,7 +123,7 @@ def _short(text: str | None) -> str | None:
 
 def correlation_of(request: ApprovalRequestRecord) -> Correlation:
     """The correlation ids stored with a request (for steps taken outside the run)."""
-    ids: dict[str, Any] = request.settings.get("correlation", {})
+    ids: dict[str, Any] = request.policy.correlation
     return Correlation(
         flow_run_id=request.flow_run_id,
         task_run_id=request.task_run_id,

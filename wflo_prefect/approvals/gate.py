@@ -28,11 +28,12 @@ from wflo_prefect.approvals.events import announce
 from wflo_prefect.approvals.notify import close_all
 from wflo_prefect.approvals.policy import ApprovalPolicy, EscalationTier, OnTimeout
 from wflo_prefect.approvals.principals import Approvers
-from wflo_prefect.approvals.request import create_request, waiter_info
+from wflo_prefect.approvals.request import beat, create_request
 from wflo_prefect.approvals.suspend import suspend_until_settled
 from wflo_prefect.approvals.waiter import Waiter
 from wflo_prefect.errors import InvalidArgumentError
 from wflo_prefect.ledger import get_ledger
+from wflo_prefect.ledger.approval_records import WaitMode
 from wflo_prefect.ledger.approvals import ApprovalRequestRecord
 from wflo_prefect.observability.correlation import current_correlation
 from wflo_prefect.observability.logging import get_logger
@@ -161,16 +162,11 @@ async def arequire_approval(
     return await arun_gate(action, details, approval_policy(action, **kwargs))
 
 
-def _outcome(request: ApprovalRequestRecord) -> ApprovalDecision:
-    repo = get_ledger().approvals
-    decision = ApprovalDecision.from_ledger(request, repo.votes(request.id))
-    repo.touch(request.id, applied=True, applied_by="gate")
+def _outcome(request: ApprovalRequestRecord, decision: ApprovalDecision) -> ApprovalDecision:
+    """The decision when approved; otherwise the error the gate raises."""
     if decision.approved:
         return decision
-    if request.status in ("timed_out", "expired") and request.settings.get("timeout_outcome") in (
-        "fail",
-        None,
-    ):
+    if request.status in ("timed_out", "expired") and request.timeout_outcome in ("fail", None):
         waited = (decision.decided_at - request.created_at).total_seconds()
         raise ApprovalTimeout(request.action, request.id, waited)
     raise ApprovalRejected(decision)
@@ -211,16 +207,11 @@ def run_gate(
         elif request.status == "pending":
             request = waiter.wait()
         span.set_attribute("wflo.approval.status", request.status)
-        try:
-            decision = _outcome(request)
-        except (ApprovalRejected, ApprovalTimeout) as exc:
-            decision = getattr(exc, "decision", None) or ApprovalDecision.from_ledger(
-                request, repo.votes(request.id)
-            )
-            _settled(request, waiter.tiers, decision)
-            raise
+        # The decision, built once from the settled request and its votes.
+        decision = waiter.decision or ApprovalDecision.from_ledger(request, repo.votes(request.id))
+        repo.mark_applied(request.id, "gate")
         _settled(request, waiter.tiers, decision)
-        return decision
+        return _outcome(request, decision)
 
 
 def open_request(
@@ -229,14 +220,21 @@ def open_request(
     digest: str,
     policy: ApprovalPolicy,
     flow_run_id: str,
-    waiter: dict[str, Any] | None = None,
+    *,
+    mode: WaitMode | None = None,
+    wake: str | None = None,
 ) -> ApprovalRequestRecord:
-    """The open request of this run, task and digest (a retry), or a new one, announced."""
+    """The open request of this run, task and digest (a retry), or a new one, announced.
+
+    ``mode`` is how the gate waits (stored in the request's frozen policy when it
+    is made; by default ``suspend`` or ``pause`` as the policy says). A waiting
+    (not suspending) gate is recorded as the request's waiter, with ``wake``.
+    """
     repo = get_ledger().approvals
     correlation = current_correlation()
     request = repo.find_open(flow_run_id, correlation.task_run_id, digest)
     if request is None:
-        request = create_request(action, plain, digest, policy)
+        request = create_request(action, plain, digest, policy, mode=mode, wake=wake)
         announce(
             "requested",
             request,
@@ -250,7 +248,7 @@ def open_request(
         )
         artifact.publish(request)
     elif not policy.suspend:
-        repo.touch(request.id, waiter=waiter or waiter_info())
+        beat(request.id, wake)
     return request
 
 
@@ -269,16 +267,18 @@ def _settled(
         approvers=decision.approvers,
         channel=decision.channel,
     )
-    artifact.publish(request, decision)
-    _close_in_background(request, tiers, decision)
+    # The run page's artifact and the channels are views for people: updated off the
+    # run's path (a non-daemon thread, so a process ending right after still does it).
+    threading.Thread(
+        target=_publish_and_close, args=(request, tiers, decision), name="wflo-approval-settled"
+    ).start()
 
 
-def _close_in_background(
+def _publish_and_close(
     request: ApprovalRequestRecord,
     tiers: list[list[ApprovalChannel]],
     decision: ApprovalDecision,
 ) -> None:
+    artifact.publish(request, decision)
     if any(tiers):
-        threading.Thread(
-            target=close_all, args=(request, tiers, decision), name="wflo-approval-close"
-        ).start()
+        close_all(request, tiers, decision)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Any
 
 from wflo_prefect.approvals.channels.base import ApprovalChannel, ApprovalMessage, Delivery
 from wflo_prefect.approvals.decision import ApprovalDecision
@@ -28,7 +27,7 @@ _log = get_logger("approvals.notify")
 def build_message(request: ApprovalRequestRecord, tier: int) -> ApprovalMessage:
     """The message for ``request``'s current approvers: signed links and one-time codes."""
     settings = get_approval_settings()
-    principals: dict[str, dict[str, Any]] = request.settings.get("principals", {})
+    principals = request.policy.principals
     names = [str(a) for a in request.approvers]
     links: dict[str, dict[str, str]] = {}
     if settings.link_secret is not None and names:
@@ -53,7 +52,7 @@ def build_message(request: ApprovalRequestRecord, tier: int) -> ApprovalMessage:
         service_url=settings.service_url,
         links=links,
         codes={name: one_time_code(request, name) for name in names if principals},
-        contacts={name: principals.get(name, {}) for name in names},
+        contacts={name: principals[name].contact() if name in principals else {} for name in names},
     )
 
 
@@ -86,7 +85,7 @@ def _send_all(
             payload={"channel": delivery.channel, "tier": tier, "detail": delivery.detail},
         )
         if delivery.ref:
-            get_ledger().approvals.touch(request.id, **{f"delivery:{tier}:{index}": delivery.ref})
+            get_ledger().approvals.record_delivery(request.id, tier, index, delivery.ref)
     return results
 
 
@@ -118,10 +117,11 @@ def close_all(
 ) -> None:
     """Tell every channel that delivered something that the request is settled."""
     fresh = get_ledger().approvals.get(request.id) or request
+    refs = get_ledger().approvals.deliveries(request.id)
     for tier, channels in enumerate(tiers):
         message = build_message(fresh, tier)
         for index, channel in enumerate(channels):
-            ref = fresh.settings.get(f"delivery:{tier}:{index}")
+            ref = refs.get((tier, index))
             if channel is None or not ref:
                 continue
             try:

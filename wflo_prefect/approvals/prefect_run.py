@@ -9,20 +9,26 @@ keyset, save the form's schema and description, and read the response the UI
 from __future__ import annotations
 
 import secrets
+import threading
 import time
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import orjson
-from prefect._internal.pydantic.v2_schema import create_v2_schema
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import State, StateType
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
-from prefect.input import RunInput, keyset_from_paused_state
-from prefect.states import Crashed, Failed, Paused
+from prefect.input import RunInput
+from prefect.states import Crashed, Failed
 from prefect.utilities.engine import propose_state_sync
 
+from wflo_prefect._prefect_compat import (
+    paused_state_with_input,
+    run_input_description,
+    run_input_schema,
+)
 from wflo_prefect.approvals.errors import ApprovalGateError
 from wflo_prefect.approvals.run_input import ApprovalInput, approval_form
 from wflo_prefect.ledger.approvals import ApprovalRequestRecord
@@ -39,21 +45,18 @@ __all__ = [
 
 def pause_run(
     flow_run_id: UUID, request: ApprovalRequestRecord, attempt: int, timeout_s: float | None
-) -> str:
-    """Pause the run with the approval form; return the input keyset's base key.
+) -> tuple[str, datetime]:
+    """Pause the run with the approval form; return the input keyset's base key and
+    the ``Paused`` state's timestamp (the server's clock, as on its state events).
 
     ``timeout_s`` is Prefect's own pause timeout, which the gate sets beyond its
     deadline so a run never ends in Prefect's generic pause failure.
     """
     # Unique per pause: Prefect refuses a pause key a run has already used.
     pause_key = f"wflo-{request.id}-{attempt}-{secrets.token_hex(3)}"
-    proposed: State[Any] = Paused(
-        timeout_seconds=int(timeout_s) if timeout_s is not None else None,
-        reschedule=False,
-        pause_key=pause_key,
+    proposed, keyset = paused_state_with_input(
+        pause_key, int(timeout_s) if timeout_s is not None else None
     )
-    keyset = keyset_from_paused_state(proposed)
-    proposed.state_details.run_input_keyset = {str(k): v for k, v in keyset.items()}
     with get_client(sync_client=True) as client:
         state = propose_state_sync(client=client, state=proposed, flow_run_id=flow_run_id)
     if not state.is_paused():
@@ -63,7 +66,7 @@ def pause_run(
             hint="Check the run is not cancelling or already finished",
         )
     _save_form(approval_form(request), keyset["schema"], keyset["description"], flow_run_id)
-    return keyset["response"].removesuffix("-response")
+    return keyset["response"].removesuffix("-response"), state.timestamp
 
 
 def read_state(flow_run_id: UUID | str) -> State[Any] | None:
@@ -78,8 +81,8 @@ def read_state(flow_run_id: UUID | str) -> State[Any] | None:
 def _save_form(form: type[RunInput], schema_key: str, description_key: str, run: UUID) -> None:
     # What RunInput.save does, through the sync client: the gate blocks in a thread
     # even in async flows, where Prefect's dispatching helpers hand back coroutines.
-    schema = create_v2_schema(form.__name__, model_base=form)
-    description = form._description if isinstance(form._description, str) else None
+    schema = run_input_schema(form)
+    description = run_input_description(form)
     with get_client(sync_client=True) as client:
         client.create_flow_run_input(run, key=schema_key, value=orjson.dumps(schema).decode())
         if description:
@@ -120,9 +123,22 @@ def read_answer(flow_run_id: UUID, base_key: str) -> dict[str, Any] | None:
             if exc.response.status_code == 404:
                 return None
             raise
-        client.delete_flow_run_input(flow_run_id=flow_run_id, key=key)
+    # Removed off the gate's path: the answer is already read, and its key belongs to
+    # this one pause (a later pause has another), so nothing reads it again.
+    threading.Thread(
+        target=_delete_input, args=(flow_run_id, key), name="wflo-approval-answer-delete"
+    ).start()
     value: Any = orjson.loads(raw) if raw else None
     return value if isinstance(value, dict) and value else None
+
+
+def _delete_input(flow_run_id: UUID, key: str) -> None:
+    with get_client(sync_client=True) as client:
+        try:
+            client.delete_flow_run_input(flow_run_id=flow_run_id, key=key)
+        except PrefectHTTPStatusError as exc:
+            if exc.response.status_code != 404:
+                raise
 
 
 def resume_run(flow_run_id: UUID | str, answer: dict[str, Any], *, check: bool = True) -> bool:
@@ -138,7 +154,9 @@ def resume_run(flow_run_id: UUID | str, answer: dict[str, Any], *, check: bool =
                 return False
         response = client.resume_flow_run(run_id, run_input=answer)
         for _ in range(_SCHEMA_RETRIES):
-            # Another resumer is replacing the form (delete, then save): wait for it.
+            # The form is being replaced (delete, then save): exactly one party resumes
+            # (a claim in the ledger), but the waiting gate replaces the form when a
+            # tier's deadline escalates, which a decision can meet: wait for it.
             if not (response.status == SetStateStatus.REJECT and _schema_missing(response)):
                 break
             time.sleep(0.1)

@@ -9,22 +9,29 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from wflo_prefect._prefect_compat import block_document_name, load_block
 from wflo_prefect.approvals.channels.base import ApprovalChannel
 from wflo_prefect.approvals.decisions import new_code_salt
 from wflo_prefect.approvals.policy import ApprovalPolicy
 from wflo_prefect.approvals.principals import Approvers, Principal
 from wflo_prefect.errors import InvalidArgumentError
 from wflo_prefect.ledger import get_ledger
-from wflo_prefect.ledger.approvals import ApprovalRequestRecord
+from wflo_prefect.ledger.approval_records import (
+    ApprovalRequestRecord,
+    PrincipalSnapshot,
+    RequestPolicy,
+    TierSnapshot,
+    WaitMode,
+)
 from wflo_prefect.ledger.models import utcnow
 from wflo_prefect.observability.correlation import current_correlation
 
 __all__ = [
+    "beat",
     "channel_list",
     "create_request",
     "prefect_timeout",
     "saved_channel_refs",
-    "waiter_info",
 ]
 
 # Prefect's own pause timeout is set this far beyond wflo's last deadline.
@@ -37,14 +44,14 @@ def _directory(policy: ApprovalPolicy) -> Approvers | None:
         return None
     if isinstance(policy.principals, Approvers):
         return policy.principals
-    loaded = Approvers.load(policy.principals, _sync=True)  # type: ignore[call-arg]
-    assert isinstance(loaded, Approvers)
-    return loaded
+    return load_block(Approvers, policy.principals)
 
 
-def _snapshot(users: Mapping[str, Principal]) -> dict[str, dict[str, Any]]:
+def _snapshot(users: Mapping[str, Principal]) -> dict[str, PrincipalSnapshot]:
     return {
-        name: {"email": u.email, "slack_id": u.slack_id, "api_key_hashes": u.api_key_hashes}
+        name: PrincipalSnapshot(
+            email=u.email, slack_id=u.slack_id, api_key_hashes=list(u.api_key_hashes)
+        )
         for name, u in users.items()
     }
 
@@ -65,8 +72,19 @@ def channel_list(items: Sequence[Any]) -> list[ApprovalChannel]:
 
 
 def create_request(
-    action: str, details: dict[str, Any], digest: str, policy: ApprovalPolicy
+    action: str,
+    details: dict[str, Any],
+    digest: str,
+    policy: ApprovalPolicy,
+    *,
+    mode: WaitMode | None = None,
+    wake: str | None = None,
 ) -> ApprovalRequestRecord:
+    """Store a new request; a waiting (not suspending) gate is its waiter, at ``wake``.
+
+    ``mode`` is how the gate will wait (see :data:`WaitMode`); by default
+    ``suspend`` or ``pause`` as the policy says.
+    """
     directory = _directory(policy)
     tiers = list(policy.escalation)
     if directory is not None:
@@ -99,7 +117,24 @@ def create_request(
     expires = now + timedelta(seconds=policy.expires_after) if policy.expires_after else None
     if expires is not None and (deadline is None or expires < deadline):
         deadline = expires
-    return get_ledger().approvals.create(
+    policy_snapshot = RequestPolicy(
+        principals=_snapshot(everyone) if directory is not None else {},
+        allow_self_approval=policy.allow_self_approval,
+        on_timeout=policy.on_timeout,
+        tiers=[
+            TierSnapshot(approvers=list(users), timeout=tier.timeout)
+            for users, tier in zip(tier_users, tiers, strict=True)
+        ],
+        code_salt=new_code_salt(),
+        correlation=correlation.as_dict(),
+        mode=mode or ("suspend" if policy.suspend else "pause"),
+        channels=[
+            saved_channel_refs(policy.notify),
+            *(saved_channel_refs(t.notify) for t in tiers),
+        ],
+    )
+    repo = get_ledger().approvals
+    request = repo.create(
         flow_run_id=correlation.flow_run_id,
         task_run_id=correlation.task_run_id,
         action=action,
@@ -110,24 +145,11 @@ def create_request(
         requested_by=policy.requested_by,
         deadline_at=deadline,
         expires_at=expires,
-        settings={
-            "principals": _snapshot(everyone) if directory is not None else {},
-            "allow_self_approval": policy.allow_self_approval,
-            "on_timeout": policy.on_timeout,
-            "tiers": [
-                {"approvers": list(users), "timeout": tier.timeout}
-                for users, tier in zip(tier_users, tiers, strict=True)
-            ],
-            "code_salt": new_code_salt(),
-            "correlation": correlation.as_dict(),
-            "waiter": {} if policy.suspend else waiter_info(),
-            "mode": "suspend" if policy.suspend else "pause",
-            "channels": [
-                saved_channel_refs(policy.notify),
-                *(saved_channel_refs(t.notify) for t in tiers),
-            ],
-        },
+        policy=policy_snapshot,
     )
+    if not policy.suspend:
+        beat(request.id, wake)
+    return request
 
 
 def saved_channel_refs(channels: Sequence[Any]) -> list[str | None]:
@@ -138,19 +160,18 @@ def saved_channel_refs(channels: Sequence[Any]) -> list[str | None]:
     """
     refs: list[str | None] = []
     for channel in channels:
-        name = getattr(channel, "_block_document_name", None)
+        name = block_document_name(channel)
         refs.append(f"{type(channel).get_block_type_slug()}/{name}" if name else None)
     return refs
 
 
-def waiter_info(wake: str | None = None) -> dict[str, Any]:
-    return {
-        "wake": wake,
-        "pid": os.getpid(),
-        "host": socket.gethostname(),
-        "heartbeat_at": utcnow().isoformat(),
-        "token": secrets.token_hex(4),
-    }
+def beat(request_id: str, wake: str | None = None, token: str | None = None) -> str:
+    """Mark this process as the request's waiter, alive now; return its token."""
+    token = token or secrets.token_hex(4)
+    get_ledger().approvals.beat(
+        request_id, wake=wake, host=socket.gethostname(), pid=os.getpid(), token=token
+    )
+    return token
 
 
 def prefect_timeout(policy: ApprovalPolicy) -> float:

@@ -100,7 +100,7 @@ def _cell(value: Any) -> str:
 
 def ways_to_answer(request: ApprovalRequestRecord) -> list[str]:
     """Every way to answer ``request``, as markdown bullet lines."""
-    proven = bool(request.settings.get("principals"))
+    proven = request.policy.proven
     cli = f"wflo approvals approve {request.id} --as <your name>"
     return [
         "- **Prefect UI**: the run's **Resume** button (V2 UI: the run's ⋮ menu, *Resume*); "
@@ -137,7 +137,7 @@ def render_details(request: ApprovalRequestRecord) -> list[str]:
 def render_markdown(request: ApprovalRequestRecord) -> str:
     """The form's description: the request, then what to fill in."""
     lines = [f"## Approval needed: {request.action}", "", *render_details(request), ""]
-    if request.settings.get("principals"):
+    if request.policy.proven:
         lines += [
             "Choose **approve** or **reject**, pick your name and enter your one-time code "
             "(or API key), then submit. Your answer is bound to the digest above and counts "
@@ -167,7 +167,7 @@ def approval_form(request: ApprovalRequestRecord) -> type[ApprovalForm]:
         fields["approver"] = (choices, Field(description="Who you are (a listed approver)."))
     else:
         fields["approver"] = (str, Field(description="Your name (as recorded)."))
-    if request.settings.get("principals"):
+    if request.policy.proven:
         fields["code"] = (str, Field(description=_CODE_HELP))
     fields["comment"] = (str, Field(default="", description=_COMMENT_HELP))
     form: type[ApprovalForm] = create_model("ApprovalForm", __base__=ApprovalForm, **fields)

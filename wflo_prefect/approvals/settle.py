@@ -15,10 +15,11 @@ import socket
 from datetime import datetime, timedelta
 from typing import Any
 
+from wflo_prefect._prefect_compat import load_block
 from wflo_prefect.approvals import artifact
 from wflo_prefect.approvals.channels.base import ApprovalChannel
 from wflo_prefect.approvals.decision import ApprovalDecision
-from wflo_prefect.approvals.decisions import Vote, cast_vote
+from wflo_prefect.approvals.decisions import Vote, record
 from wflo_prefect.approvals.errors import DecisionRefused
 from wflo_prefect.approvals.events import announce, refused
 from wflo_prefect.approvals.notify import close_all, notify_all
@@ -26,10 +27,18 @@ from wflo_prefect.approvals.prefect_run import end_run, read_state, resume_run
 from wflo_prefect.approvals.settings import get_approval_settings
 from wflo_prefect.approvals.wakeup import poke
 from wflo_prefect.ledger import get_ledger
-from wflo_prefect.ledger.approvals import ApprovalRequestRecord
+from wflo_prefect.ledger.approval_records import ApprovalRequestRecord, ApprovalWaiterRecord
 from wflo_prefect.ledger.models import utcnow
 
-__all__ = ["apply_deadline", "decide", "resume_answer", "sweep", "waiter_alive"]
+__all__ = [
+    "apply_deadline",
+    "decide",
+    "resume_answer",
+    "resume_once",
+    "settle_vote",
+    "sweep",
+    "waiter_alive",
+]
 
 
 def resume_answer(request: ApprovalRequestRecord, decision: ApprovalDecision) -> dict[str, Any]:
@@ -43,14 +52,14 @@ def resume_answer(request: ApprovalRequestRecord, decision: ApprovalDecision) ->
         "approver": ", ".join(decision.approvers) or decision.channel,
         "comment": "; ".join(decision.comments.values()),
     }
-    if request.settings.get("principals"):
+    if request.policy.proven:
         answer["code"] = ""  # the form has (and requires) a code field only then
     return answer
 
 
-def _settled(request: ApprovalRequestRecord, *, actor: str | None) -> ApprovalDecision:
-    votes = get_ledger().approvals.votes(request.id)
-    decision = ApprovalDecision.from_ledger(request, votes)
+def _settled(
+    request: ApprovalRequestRecord, decision: ApprovalDecision, *, actor: str | None
+) -> None:
     outcome = {"approved": "approved", "rejected": "rejected"}.get(request.status, "timeout")
     announce(
         "decided" if request.status in ("approved", "rejected") else "expired",
@@ -64,7 +73,27 @@ def _settled(request: ApprovalRequestRecord, *, actor: str | None) -> ApprovalDe
             "comments": decision.comments,
         },
     )
-    return decision
+
+
+def resume_once(request: ApprovalRequestRecord, decision: ApprovalDecision) -> bool:
+    """Resume the settled request's paused run if nobody claimed that yet; True if resumed.
+
+    The claim is one conditional ``UPDATE`` (``resumed_at IS NULL``), so of the
+    decider, the waiter and the sweep exactly one resumes. A claimer that finds
+    the run not paused (the gate has not paused it yet) gives the claim back, for
+    the waiter to take once it has.
+    """
+    repo = get_ledger().approvals
+    if not request.flow_run_id or not repo.claim_resume(request.id):
+        return False
+    try:
+        resumed = resume_run(request.flow_run_id, resume_answer(request, decision))
+    except BaseException:
+        repo.release_resume(request.id)
+        raise
+    if not resumed:
+        repo.release_resume(request.id)
+    return resumed
 
 
 def decide(request_id: str, vote: Vote, *, resume: bool = True) -> ApprovalRequestRecord:
@@ -73,25 +102,38 @@ def decide(request_id: str, vote: Vote, *, resume: bool = True) -> ApprovalReque
     Raises :class:`DecisionRefused` when the vote is not admitted (audited as
     ``approval.refused``; the request and the run are unchanged).
     """
+    return settle_vote(request_id, vote, resume=resume)[0]
+
+
+def settle_vote(
+    request_id: str, vote: Vote, *, resume: bool = True
+) -> tuple[ApprovalRequestRecord, ApprovalDecision | None]:
+    """:func:`decide`, also returning the decision when the vote settled the request."""
     try:
-        request = cast_vote(request_id, vote)
+        outcome = record(request_id, vote)
     except DecisionRefused as exc:
         known = get_ledger().approvals.get(request_id)
         refused(known, exc, channel=vote.channel, actor=vote.approver, claimed_id=request_id)
         raise
-    if request.status != "pending" and resume and request.flow_run_id:
+    request = outcome.request
+    # Built once, from the votes read under the request's lock.
+    decision = (
+        None
+        if request.status == "pending"
+        else ApprovalDecision.from_ledger(request, outcome.votes)
+    )
+    if decision is not None and resume and request.flow_run_id:
         # Wake and resume first: the waiting run should not wait for the audit writes.
-        if waiter_alive(request):
-            poke(request.settings.get("waiter", {}).get("wake"))
+        waiter = get_ledger().approvals.waiter(request.id)
+        if _alive(waiter):
+            assert waiter is not None
+            poke(waiter.wake)
             # An awaited async gate (approvals/async_gate.py) waits with its run not
-            # paused by it: the push is all it needs.
-            if request.settings.get("mode") != "await":
-                decision = ApprovalDecision.from_ledger(
-                    request, get_ledger().approvals.votes(request.id)
-                )
-                resume_run(request.flow_run_id, resume_answer(request, decision))
+            # paused by it (another gate may have paused it): the push is all it needs.
+            if request.policy.mode != "await":
+                resume_once(request, decision)
         else:
-            _finish_dead_run(request)
+            _finish_dead_run(request, decision)
     announce(
         "voted",
         request,
@@ -99,23 +141,23 @@ def decide(request_id: str, vote: Vote, *, resume: bool = True) -> ApprovalReque
         outcome="approve" if vote.approved else "reject",
         payload={"channel": vote.channel, "comment": vote.comment, "vote_digest": vote.digest},
     )
-    if request.status != "pending":
-        _settled(request, actor=vote.approver)
-    return request
+    if decision is not None:
+        _settled(request, decision, actor=vote.approver)
+    return request, decision
 
 
 def saved_channels(request: ApprovalRequestRecord, tier: int) -> list[ApprovalChannel | None]:
     """The tier's channels saved as blocks, loaded, in place (inline ones are ``None``)."""
     from prefect.blocks.core import Block
 
-    tiers: list[list[str | None]] = request.settings.get("channels", [])
+    tiers = request.policy.channels
     loaded: list[ApprovalChannel | None] = []
     for ref in tiers[tier] if tier < len(tiers) else []:
         loaded.append(None)
         if not ref:
             continue
         try:
-            block = Block.load(ref, _sync=True)  # type: ignore[call-arg]
+            block = load_block(Block, ref)
         except Exception as exc:  # a deleted block must not stop the sweep
             announce(
                 "notified", request, outcome="failed", payload={"channel": ref, "detail": repr(exc)}
@@ -136,13 +178,13 @@ def apply_deadline(
     are notified here.
     """
     repo = get_ledger().approvals
-    tiers: list[dict[str, Any]] = request.settings.get("tiers", [])
+    tiers = request.policy.tiers
     now = utcnow()
     expired = request.expires_at is not None and now >= request.expires_at
     if not expired and request.tier < len(tiers):
         tier = tiers[request.tier]
-        approvers = list(dict.fromkeys([*map(str, request.approvers), *tier["approvers"]]))
-        deadline = now + timedelta(seconds=float(tier["timeout"]))
+        approvers = list(dict.fromkeys([*map(str, request.approvers), *tier.approvers]))
+        deadline = now + timedelta(seconds=tier.timeout)
         if request.expires_at is not None:
             deadline = min(deadline, request.expires_at)
         changed = repo.transition(
@@ -165,7 +207,7 @@ def apply_deadline(
                 changed, saved_channels(changed, changed.tier), changed.tier, background=False
             )
         return changed, True
-    on_timeout = str(request.settings.get("on_timeout", "reject"))
+    on_timeout = request.policy.on_timeout
     outcome = (
         "approve" if on_timeout == "approve" else "reject" if on_timeout == "reject" else "fail"
     )
@@ -173,48 +215,48 @@ def apply_deadline(
         request.id,
         from_statuses=["pending"],
         to_status="expired" if expired else "timed_out",
-        settings={"timeout_outcome": outcome},
+        timeout_outcome=outcome,
     )
     if changed is None:
         return repo.get(request.id) or request, False
-    _settled(changed, actor=None)
+    _settled(changed, ApprovalDecision.from_ledger(changed, repo.votes(changed.id)), actor=None)
     return changed, False
 
 
-def waiter_alive(request: ApprovalRequestRecord, now: datetime | None = None) -> bool:
-    """Whether the process waiting at the gate is still alive."""
-    waiter: dict[str, Any] = request.settings.get("waiter", {})
-    if not waiter:
+def _alive(waiter: ApprovalWaiterRecord | None, now: datetime | None = None) -> bool:
+    if waiter is None:
         return False
-    if waiter.get("host") == socket.gethostname() and waiter.get("pid"):
+    if waiter.host == socket.gethostname() and waiter.pid:
         try:
-            os.kill(int(waiter["pid"]), 0)
+            os.kill(waiter.pid, 0)
         except ProcessLookupError:
             return False
         except PermissionError:
             pass
-    beat = waiter.get("heartbeat_at")
-    if not beat:
-        return False
     period = get_approval_settings().heartbeat_seconds
-    last = datetime.fromisoformat(str(beat))
-    return ((now or utcnow()) - last).total_seconds() < 3 * period
+    return ((now or utcnow()) - waiter.heartbeat_at).total_seconds() < 3 * period
 
 
-def _finish_dead_run(request: ApprovalRequestRecord) -> None:
-    decision = ApprovalDecision.from_ledger(request, get_ledger().approvals.votes(request.id))
+def waiter_alive(request: ApprovalRequestRecord, now: datetime | None = None) -> bool:
+    """Whether the process waiting at the gate is still alive."""
+    return _alive(get_ledger().approvals.waiter(request.id), now)
+
+
+def _finish_dead_run(
+    request: ApprovalRequestRecord, decision: ApprovalDecision | None = None
+) -> None:
+    repo = get_ledger().approvals
+    if decision is None:
+        decision = ApprovalDecision.from_ledger(request, repo.votes(request.id))
     # No gate process is left to replace the run's "pending" artifact with the outcome.
     artifact.publish(request, decision)
-    if not request.settings.get("closed"):
-        get_ledger().approvals.touch(request.id, closed=True)
+    if repo.claim_close(request.id):
         tiers = [saved_channels(request, t) for t in range(request.tier + 1)]
         close_all(request, tiers, decision)
-    if request.settings.get("mode") == "suspend":
+    if request.policy.mode == "suspend":
         # A suspended run has no waiting process by design: resuming it makes
         # Prefect reschedule it, and the gate then returns the recorded outcome.
-        if request.flow_run_id and not request.settings.get("resumed"):
-            resume_run(request.flow_run_id, resume_answer(request, decision))
-            get_ledger().approvals.touch(request.id, resumed=True)
+        resume_once(request, decision)
         return
     state = read_state(request.flow_run_id) if request.flow_run_id else None
     if request.flow_run_id and state is not None and (state.is_paused() or state.is_running()):
@@ -232,7 +274,7 @@ def _finish_dead_run(request: ApprovalRequestRecord) -> None:
                 f"Approval of {request.action!r} {request.status.replace('_', ' ')} "
                 f"({who}); the process waiting at the gate is gone",
             )
-    get_ledger().approvals.touch(request.id, applied=True, applied_by="sweep")
+    repo.mark_applied(request.id, "sweep")
     announce("settled", request, outcome=request.status, payload={"by": "sweep"})
 
 

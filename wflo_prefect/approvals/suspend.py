@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
-from prefect.flow_runs import suspend_flow_run
-
+from wflo_prefect._prefect_compat import suspend_flow_run_sync
 from wflo_prefect.approvals.notify import notify_all
 from wflo_prefect.approvals.policy import ApprovalPolicy
 from wflo_prefect.approvals.request import prefect_timeout
@@ -30,7 +28,7 @@ def suspend_until_settled(
     """
     repo = get_ledger().approvals
     while True:
-        attempt = int(request.settings.get("suspend_attempt", 0))
+        attempt = request.suspend_attempt
         if attempt == 0:
             # The process exits when the run suspends: deliver before that.
             notify_all(request, waiter.tiers[0], 0, background=False)
@@ -39,16 +37,14 @@ def suspend_until_settled(
                 request.id,
                 from_statuses=["pending"],
                 keyset=f"suspended-wflo-{request.id}-{attempt}",
-                settings={"suspend_attempt": attempt},
+                suspend_attempt=attempt,
             ) or (repo.get(request.id) or request)
             if request.status != "pending":
                 return request
-        suspend: Any = suspend_flow_run  # called with _sync=True (see prefect_run.py)
-        answer = suspend(
+        answer = suspend_flow_run_sync(
             wait_for_input=approval_form(request),
             timeout=int(prefect_timeout(policy)),
             key=f"wflo-{request.id}-{attempt}",
-            _sync=True,
         )
         waiter.base_key = f"suspended-wflo-{request.id}-{attempt}"
         current = repo.get(request.id) or request
@@ -63,7 +59,7 @@ def suspend_until_settled(
             current.id,
             from_statuses=["pending"],
             keyset=f"suspended-wflo-{current.id}-{attempt}",
-            settings={"suspend_attempt": attempt},
+            suspend_attempt=attempt,
         ) or (repo.get(current.id) or current)
         if request.status != "pending":
             return request

@@ -20,11 +20,12 @@ from uuid import UUID
 from prefect.logging.loggers import flow_run_logger
 from pydantic import ValidationError
 
+from wflo_prefect.approvals.decision import ApprovalDecision
 from wflo_prefect.approvals.decisions import MAX_UI_PROOF_FAILURES, Vote, verify_code
 from wflo_prefect.approvals.errors import DecisionRefused
 from wflo_prefect.approvals.events import refused
 from wflo_prefect.approvals.run_input import ApprovalInput
-from wflo_prefect.approvals.settle import decide
+from wflo_prefect.approvals.settle import settle_vote
 from wflo_prefect.ledger import get_ledger
 from wflo_prefect.ledger.approvals import ApprovalRequestRecord
 
@@ -72,7 +73,7 @@ def _checked_vote(request: ApprovalRequestRecord, raw: Mapping[str, Any] | None)
             value=answer.approver,
             hint=_FORM_HINT,
         )
-    if request.settings.get("principals"):
+    if request.policy.proven:
         failures = get_ledger().approvals.refusals(
             request, actor=approver[:200], outcome="bad_credentials", channel=CHANNEL
         )
@@ -110,8 +111,12 @@ def _checked_vote(request: ApprovalRequestRecord, raw: Mapping[str, Any] | None)
 
 def count_ui_answer(
     request: ApprovalRequestRecord, answer: Mapping[str, Any] | None, flow_run_id: UUID
-) -> None:
-    """Verify and count one form answer; a refusal is audited and logged, never raised."""
+) -> tuple[ApprovalRequestRecord, ApprovalDecision | None] | None:
+    """Verify and count one form answer; a refusal is audited and logged, never raised.
+
+    Returns the request after the vote and, when it settled it, the decision
+    (``None`` when the answer was refused).
+    """
     try:
         vote = _checked_vote(request, answer)
     except DecisionRefused as exc:
@@ -119,11 +124,12 @@ def count_ui_answer(
         actor = name.strip() if isinstance(name, str) else None
         refused(request, exc, channel=CHANNEL, actor=actor or None)
         _log_refusal(flow_run_id, exc)
-        return
+        return None
     try:
-        decide(request.id, vote, resume=False)  # audits its own refusals
+        return settle_vote(request.id, vote, resume=False)  # audits its own refusals
     except DecisionRefused as exc:
         _log_refusal(flow_run_id, exc)
+        return None
 
 
 def _log_refusal(flow_run_id: UUID, exc: DecisionRefused) -> None:

@@ -19,7 +19,7 @@ from wflo_prefect.approvals.prefect_run import (
     refresh_form,
     resume_run,
 )
-from wflo_prefect.approvals.request import channel_list, prefect_timeout, waiter_info
+from wflo_prefect.approvals.request import beat, channel_list, prefect_timeout
 from wflo_prefect.approvals.settings import get_approval_settings
 from wflo_prefect.approvals.settle import apply_deadline, resume_answer
 from wflo_prefect.approvals.ui_answers import count_ui_answer
@@ -52,13 +52,17 @@ class Waiter:
         self.base_key = ""
         self.last_beat = time.monotonic()
         self.wake: str | None = None
+        self.token: str | None = None
+        #: The decision, once the waiter has seen the request settled (built once).
+        self.decision: ApprovalDecision | None = None
 
     def pause(self, watcher: RunWatcher) -> None:
         self.attempt += 1
         watcher.arm()
-        self.base_key = pause_run(
+        self.base_key, paused_at = pause_run(
             self.flow_run_id, self.request, self.attempt, prefect_timeout(self.policy)
         )
+        watcher.paused(paused_at)
         get_ledger().approvals.transition(
             self.request.id, from_statuses=["pending"], keyset=self.base_key
         )
@@ -66,7 +70,7 @@ class Waiter:
     def heartbeat(self) -> None:
         if time.monotonic() - self.last_beat >= self.settings.heartbeat_seconds:
             self.last_beat = time.monotonic()
-            get_ledger().approvals.touch(self.request.id, waiter=waiter_info(self.wake))
+            self.token = beat(self.request.id, self.wake, self.token)
 
     def seconds_to_deadline(self) -> float:
         deadline = self.request.deadline_at
@@ -91,20 +95,85 @@ class Waiter:
             notify_all(current, self.tiers[current.tier], current.tier)
         return current.status != "pending"
 
-    def take_ui_answer(self) -> None:
-        """Count an answer submitted in the Prefect UI form (verified first)."""
-        self.count_answer(read_answer(self.flow_run_id, self.base_key))
+    def take_ui_answer(self) -> tuple[ApprovalRequestRecord, ApprovalDecision | None] | None:
+        """Count an answer submitted in the Prefect UI form (verified first).
 
-    def count_answer(self, answer: Mapping[str, Any] | None) -> None:
+        Prefect may publish the ``Running`` event a moment before the resume's
+        transaction (state and answer) is visible: a missing answer is read again
+        briefly before it counts as a resume without an answer.
+        """
+        answer = read_answer(self.flow_run_id, self.base_key)
+        for delay in _REREAD_DELAYS if answer is None else ():
+            time.sleep(delay)
+            answer = read_answer(self.flow_run_id, self.base_key)
+            if answer is not None:
+                break
+        return self.count_answer(answer)
+
+    def count_answer(
+        self, answer: Mapping[str, Any] | None
+    ) -> tuple[ApprovalRequestRecord, ApprovalDecision | None] | None:
         """Verify and count one form answer; refusals are audited and logged, never raised."""
         current = get_ledger().approvals.get(self.request.id) or self.request
-        count_ui_answer(current, answer, self.flow_run_id)
+        return count_ui_answer(current, answer, self.flow_run_id)
+
+    def resume_settled(self, watcher: RunWatcher) -> None:
+        """The request is settled and the run still paused: see that it is resumed, once.
+
+        Whoever claims the resume first (this waiter, or the party that recorded
+        the decision) resumes the run; the other only waits for it to run again.
+        A claimer that dies before resuming is covered: after the slow-poll period
+        with the run still paused, the waiter resumes it (Prefect aborts a second
+        resume of a run that is no longer paused).
+        """
+        repo = get_ledger().approvals
+        found = repo.with_votes(self.request.id)
+        if found is not None:
+            self.request, votes = found
+            self.decision = ApprovalDecision.from_ledger(self.request, votes)
+        decision = self.decision or ApprovalDecision.from_ledger(self.request, [])
+        answer = resume_answer(self.request, decision)
+        check = False  # the first time, this waiter knows it paused the run itself
+        give_up = time.monotonic() + self.settings.fallback_poll_seconds
+        delays = iter(_REREAD_DELAYS)
+        while True:
+            if repo.claim_resume(self.request.id):
+                if not resume_run(self.flow_run_id, answer, check=check):
+                    repo.release_resume(self.request.id)
+                return
+            state = read_state(self.flow_run_id)
+            if state is None or not state.is_paused():
+                return  # the claimer resumed it
+            if time.monotonic() >= give_up:
+                # The claimer is gone without resuming; Prefect aborts a second resume.
+                resume_run(self.flow_run_id, answer, check=True)
+                return
+            check = True
+            watcher.wait(next(delays, _REREAD_DELAYS[-1]))
+
+    def take_resumed(self, watcher: RunWatcher) -> bool:
+        """The run was resumed: count the form's answer; True when settled, else pause again."""
+        repo = get_ledger().approvals
+        current = repo.get(self.request.id) or self.request
+        if current.status == "pending":
+            counted = self.take_ui_answer()
+            if counted is not None and counted[1] is not None:
+                current, self.decision = counted  # this answer settled it: no re-read
+            else:
+                current = repo.get(self.request.id) or current
+        self.request = current
+        if current.status != "pending":
+            # Resumed from the UI (or by a decider): the run already runs.
+            repo.claim_resume(current.id)
+            return True
+        self.pause(watcher)
+        return False
 
     def wait(self) -> ApprovalRequestRecord:
         repo = get_ledger().approvals
         watcher = RunWatcher(self.flow_run_id).start()
         self.wake = watcher.address
-        repo.touch(self.request.id, waiter=waiter_info(self.wake))
+        self.token = beat(self.request.id, self.wake, self.token)
         try:
             self.pause(watcher)
             if self.request.tier == 0:
@@ -120,11 +189,15 @@ class Waiter:
                 current = repo.get(self.request.id) or self.request
                 if current.status != "pending":
                     self.request = current
-                    # Woken by a push, the run is still paused: resume it here.
-                    decision = ApprovalDecision.from_ledger(current, repo.votes(current.id))
-                    resume_run(self.flow_run_id, resume_answer(current, decision), check=False)
-                    return current
+                    self.resume_settled(watcher)
+                    return self.request
                 self.heartbeat()
+                if changed and watcher.resumed:
+                    # A Running event after this pause: resumed (the UI's form), so
+                    # read the answer now instead of reading the run first.
+                    if self.take_resumed(watcher):
+                        return self.request
+                    continue
                 state = read_state(self.flow_run_id)
                 if changed and state is not None and state.is_paused():
                     state = settle_read(self.flow_run_id, state, watcher)
@@ -136,21 +209,12 @@ class Waiter:
                     )
                 if state.is_paused():
                     if self.seconds_to_deadline() <= 0 and self.on_deadline():
-                        decision = ApprovalDecision.from_ledger(
-                            self.request, repo.votes(self.request.id)
-                        )
-                        resume_run(self.flow_run_id, resume_answer(self.request, decision))
+                        self.resume_settled(watcher)
                         return self.request
                     continue
                 if state.is_running():
-                    current = repo.get(self.request.id) or self.request
-                    if current.status == "pending":
-                        self.take_ui_answer()
-                        current = repo.get(self.request.id) or current
-                    self.request = current
-                    if current.status != "pending":
-                        return current
-                    self.pause(watcher)
+                    if self.take_resumed(watcher):
+                        return self.request
                     continue
                 raise ApprovalGateError(
                     f"The flow run left its approval gate in state {state.name!r}",

@@ -23,6 +23,7 @@ from uuid import UUID
 from prefect.events.clients import get_events_subscriber
 from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 
+from wflo_prefect._prefect_compat import limit_event_backfill
 from wflo_prefect.observability.logging import get_logger
 
 __all__ = ["RunWatcher", "poke"]
@@ -47,6 +48,15 @@ class RunWatcher:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._socket.bind(("127.0.0.1", 0))
         self._closed = False
+        #: Server time of the pause being watched (``None`` until known): state events
+        #: that happened before it are old news, and a ``Running`` one after it means
+        #: the pause was resumed, without reading the run again.
+        self.paused_at: datetime | None = None
+        #: Whether a ``Running`` event after :attr:`paused_at` arrived.
+        self.resumed = False
+        # State events seen while the pause's time was not known yet: (occurred, name).
+        self._early: list[tuple[datetime, str]] = []
+        self._lock = threading.Lock()
         #: ``host:port`` that :func:`poke` sends to.
         self.address = f"127.0.0.1:{self._socket.getsockname()[1]}"
 
@@ -74,7 +84,32 @@ class RunWatcher:
     def arm(self) -> None:
         """Forget earlier changes; call right before pausing the run."""
         self._since = datetime.now(UTC)
+        with self._lock:
+            self.paused_at = None
+            self.resumed = False
+            self._early = []
         self._changed.clear()
+
+    def paused(self, at: datetime) -> None:
+        """The run paused at ``at`` (server time); events up to then are old news."""
+        with self._lock:
+            self.paused_at = at
+            early, self._early = self._early, []
+        for occurred, name in early:
+            self._seen(occurred, name)
+
+    def _seen(self, occurred: datetime, name: str) -> None:
+        with self._lock:
+            paused_at = self.paused_at
+            if paused_at is None:
+                # Which pause does it belong to? Decided when the pause's time is known.
+                if occurred >= self._since - _SKEW:
+                    self._early.append((occurred, name))
+                return
+            if occurred <= paused_at:
+                return  # an earlier pause's resume (Prefect replays recent events)
+            self.resumed = self.resumed or name == "prefect.flow-run.Running"
+        self._changed.set()
 
     def nudge(self) -> None:
         """Make the next :meth:`wait` return at once."""
@@ -123,16 +158,14 @@ class RunWatcher:
         # Prefect replays the last minute of matching events on connect; a gate only
         # cares about changes after it subscribed (a run with many gates would
         # otherwise re-read all of its earlier state events each time).
-        if hasattr(subscriber, "_backfill_since"):
-            subscriber._backfill_since = self._since - _SKEW  # type: ignore[assignment]
+        limit_event_backfill(subscriber, self._since - _SKEW)
         async with subscriber as sub:
             self.connected = True
             self._ready.set()
             async for event in sub:
                 if event.event == "prefect.flow-run.Paused":
                     continue
-                if event.occurred >= self._since - _SKEW:
-                    self._changed.set()
+                self._seen(event.occurred, event.event)
 
 
 def poke(address: str | None) -> None:

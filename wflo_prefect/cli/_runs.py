@@ -11,6 +11,8 @@ from wflo_prefect.errors import InvalidArgumentError, WfloError
 
 if TYPE_CHECKING:
     from wflo_prefect.ledger import AuditEvent
+    from wflo_prefect.ledger.costs import BudgetRecord, CostEntry
+    from wflo_prefect.ledger.policies import PolicyDecision
 
 __all__ = ["RunView", "load_run", "parse_run_id"]
 
@@ -24,6 +26,9 @@ class RunView:
     flow_run: Any = None
     task_runs: list[Any] = field(default_factory=list)
     prefect_error: str | None = None
+    cost_entries: list[CostEntry] = field(default_factory=list)
+    decisions: list[PolicyDecision] = field(default_factory=list)
+    budgets: list[BudgetRecord] = field(default_factory=list)
 
 
 def parse_run_id(run_id: str) -> uuid.UUID:
@@ -49,10 +54,16 @@ def load_run(flow_run_id: uuid.UUID) -> RunView:
     from wflo_prefect.ledger import get_ledger
 
     try:
-        events = get_ledger().audit.for_flow_run(str(flow_run_id))
+        ledger = get_ledger()
+        view = RunView(
+            flow_run_id=flow_run_id,
+            events=ledger.audit.for_flow_run(str(flow_run_id)),
+            cost_entries=ledger.costs.entries(flow_run_id=str(flow_run_id)),
+            decisions=ledger.policies.for_flow_run(str(flow_run_id)),
+            budgets=ledger.costs.budgets(),
+        )
     except WfloError as exc:
         exit_with_error(exc)
-    view = RunView(flow_run_id=flow_run_id, events=events)
     try:
         with get_client(sync_client=True) as client:
             view.flow_run = client.read_flow_run(flow_run_id)

@@ -248,7 +248,8 @@ def show_price(
         if cached is not None:
             rates += f", ${cached}/cached input MTok"
         console.print(f"{provider}/{model}: {rates}")
-        console.print("source: custom price")
+        shipped = "price wflo ships (not yet in genai-prices' data)"
+        console.print(f"source: {shipped if price.source == 'wflo' else 'custom price'}")
         return
     if price.data is None:
         console.print(f"{provider}/{model}: no price known; calls are recorded unpriced (cost 0)")

@@ -1,7 +1,12 @@
-"""``wflo debug RUN_ID``: a run's Prefect state and its audit trail on one screen."""
+"""``wflo debug RUN_ID``: one run's story on one screen.
+
+Its Prefect state and task runs, every LLM call (model, tokens, cost, what its budgets
+had left after it), every policy evaluation (matched or not) and the audit trail.
+"""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import typer
@@ -10,6 +15,7 @@ from rich.table import Table
 from wflo_prefect.cli._console import console
 
 if TYPE_CHECKING:
+    from wflo_prefect.cli._runs import RunView
     from wflo_prefect.ledger import AuditEvent
 
 
@@ -30,8 +36,65 @@ def render_audit(events: list[AuditEvent], title: str) -> Table:
     return table
 
 
+def _task_names(view: RunView) -> dict[str, str]:
+    return {str(tr.id): tr.name for tr in view.task_runs}
+
+
+def render_llm_calls(view: RunView) -> Table:
+    """Each LLM call of the run: model, tokens, cost, and each budget's money left after it."""
+    from wflo_prefect.observability.budget_view import remaining_after
+
+    tasks = _task_names(view)
+    table = Table(title=f"LLM calls ({len(view.cost_entries)})", title_justify="left")
+    for column in ("time (UTC)", "task", "model", "tokens in/out (cached)", "cost USD"):
+        table.add_column(column)
+    table.add_column("budget left after")
+    total = Decimal(0)
+    for entry in view.cost_entries:
+        total += entry.cost_usd
+        model = f"{entry.provider}/{entry.model}"
+        if entry.requested_model:
+            model += f" (asked {entry.requested_model})"
+        if entry.cached:
+            model += " [cache hit]"
+        left = "; ".join(
+            f"{name}: {rest.normalize():f} of {limit.normalize():f}"
+            for name, limit, rest in remaining_after(view.budgets, entry)
+        )
+        table.add_row(
+            entry.occurred_at.strftime("%H:%M:%S.%f")[:-3],
+            tasks.get(entry.task_run_id or "", entry.task_run_id or ""),
+            model,
+            f"{entry.input_tokens}/{entry.output_tokens} ({entry.cached_input_tokens})",
+            f"{entry.cost_usd.normalize():f}",
+            left or "-",
+        )
+    table.caption = f"total {total.normalize():f} USD" if view.cost_entries else None
+    return table
+
+
+def render_policy_decisions(view: RunView) -> Table:
+    """Every policy evaluation of the run, matched or not, with its point and target."""
+    tasks = _task_names(view)
+    table = Table(title=f"Policy evaluations ({len(view.decisions)})", title_justify="left")
+    for column in ("time (UTC)", "task", "point", "target", "policy", "matched", "actions"):
+        table.add_column(column)
+    for decision in view.decisions:
+        context = decision.context
+        table.add_row(
+            decision.occurred_at.strftime("%H:%M:%S.%f")[:-3],
+            tasks.get(decision.task_run_id or "", decision.task_run_id or ""),
+            str(context.get("point", "")),
+            f"{context.get('kind', '')} {context.get('name', '')}".strip(),
+            f"{decision.policy_name} ({decision.condition})",
+            "yes" if decision.matched else "no",
+            ", ".join(str(a) for a in decision.actions),
+        )
+    return table
+
+
 def debug(run_id: str = typer.Argument(..., help="The flow run id (a UUID).")) -> None:
-    """Show a flow run's Prefect state, its task runs and its wflo audit trail."""
+    """Show a flow run's state, task runs, LLM calls, policy evaluations and audit trail."""
     from wflo_prefect.cli._runs import load_run, parse_run_id
 
     view = load_run(parse_run_id(run_id))
@@ -56,6 +119,10 @@ def debug(run_id: str = typer.Argument(..., help="The flow run id (a UUID).")) -
                     str(tr.end_time or ""),
                 )
             console.print(tasks)
+    if view.cost_entries:
+        console.print(render_llm_calls(view))
+    if view.decisions:
+        console.print(render_policy_decisions(view))
     if not view.events:
         console.print("No wflo audit events for this run (was it governed?).")
         if view.prefect_error:

@@ -12,6 +12,7 @@ from wflo_prefect.ledger import get_ledger
 from wflo_prefect.ledger.compensations import CompensationRecord
 from wflo_prefect.observability.correlation import Correlation
 from wflo_prefect.observability.logging import get_logger
+from wflo_prefect.observability.spans import compensation_span
 
 __all__ = ["CompensationReport", "run_compensation", "run_compensations"]
 
@@ -41,8 +42,15 @@ def run_compensation(record: CompensationRecord, *, lease: timedelta = DEFAULT_L
     Each attempt first claims the row, so a compensation another process is
     running (or has finished) is left alone and reported as ``skipped``.
     """
-    ledger = get_ledger()
     ids = Correlation(flow_run_id=record.flow_run_id, task_run_id=record.task_run_id)
+    with compensation_span(record) as span:
+        status = _run_claimed(record, lease, ids)
+        span.set_attribute("wflo.compensation.outcome", status)
+    return status
+
+
+def _run_claimed(record: CompensationRecord, lease: timedelta, ids: Correlation) -> str:
+    ledger = get_ledger()
     status = "skipped"
     while ledger.compensations.claim(record.id, lease=lease):
         attempt = ledger.compensations.by_key(record.idempotency_key)

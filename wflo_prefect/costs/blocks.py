@@ -14,6 +14,7 @@ from typing import ClassVar
 from prefect.blocks.core import Block
 from pydantic import Field
 
+from wflo_prefect._prefect_compat import block_document_name
 from wflo_prefect._validation import ValidatedModel
 from wflo_prefect.costs.budget import Budget, OnExceeded, Period, Scope
 from wflo_prefect.costs.prices import CustomPrice, register_price
@@ -62,7 +63,7 @@ class WfloBudget(ValidatedModel, Block):
             scope_value=self.scope_value,
             timezone=self.timezone,
             notify=tuple(self.notify),
-            name=name or getattr(self, "_block_document_name", None),
+            name=name or block_document_name(self),
         )
 
 

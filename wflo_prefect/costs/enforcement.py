@@ -1,9 +1,9 @@
-"""Holding calls to their budgets: which budgets apply, reserve, settle, release, alert.
+"""Holding calls to their budgets: which budgets apply, reserve, settle, release.
 
-A call's worst case is reserved on every budget that applies to it (one atomic
-ledger transaction), then settled with the actual cost or released. Thresholds
-and overruns alert once per budget window: a Prefect event (``wflo.budget.threshold``,
-``wflo.budget.exceeded``) that automations can route, and an audit entry.
+A call's worst case is reserved on every budget that applies to it (on this
+process's lease, or one atomic ledger transaction on the windows), then settled
+with the actual cost or released. Thresholds and overruns alert once per budget
+window (:mod:`wflo_prefect.costs.alerts`).
 """
 
 from __future__ import annotations
@@ -14,59 +14,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
-from wflo_prefect.costs import leases
+from wflo_prefect.costs import alerts, leases
+from wflo_prefect.costs.alerts import check_thresholds
 from wflo_prefect.costs.attribution import Attribution
 from wflo_prefect.costs.budget import Budget
+from wflo_prefect.costs.budgeting import BoundBudget, bind_budgets
 from wflo_prefect.costs.context import active_budgets
 from wflo_prefect.costs.errors import BudgetExceeded
 from wflo_prefect.costs.settings import get_cost_settings
 from wflo_prefect.errors import LedgerError
 from wflo_prefect.ledger import get_ledger
-from wflo_prefect.ledger.costs import (
-    BudgetRecord,
-    CostEntry,
-    HoldRequest,
-    NewCostEntry,
-    Refusal,
-    WindowState,
-)
+from wflo_prefect.ledger.budget_model import HoldRequest, Refusal, WindowState, fits_without
+from wflo_prefect.ledger.cost_entries import BudgetRecord, CostEntry, NewCostEntry
 from wflo_prefect.ledger.models import utcnow
-from wflo_prefect.observability import metrics
-from wflo_prefect.observability.correlation import Correlation
 from wflo_prefect.observability.logging import get_logger
-from wflo_prefect.observability.notify import send_notification
 
 __all__ = ["BoundBudget", "Hold", "applicable_budgets", "register_budget", "reserve"]
 
 _log = get_logger("costs")
-
-
-@dataclass(frozen=True, slots=True)
-class BoundBudget:
-    """A budget resolved for one call: its key and window."""
-
-    budget: Budget
-    key: str
-    window_start: datetime
-    window_end: datetime | None
-
-
-def _scope_value(budget: Budget, who: Attribution) -> str | None:
-    if budget.scope == "global":
-        return "*"
-    if budget.scope == "tag":
-        return budget.scope_value if budget.scope_value in who.tags else None
-    actual = {
-        "flow_run": who.flow_run_id,
-        "flow": who.flow_name,
-        "deployment": who.deployment_id,
-        "user": who.user,
-    }[budget.scope]
-    if budget.scope_value is not None and actual != budget.scope_value:
-        return None
-    return actual
 
 
 _unresolved: set[tuple[str, str]] = set()
@@ -100,18 +66,10 @@ def applicable_budgets(
     user, a ``deployment`` budget outside a deployment) does not apply; that is
     logged once per budget, since it usually means the attribution is missing.
     """
-    moment = at or utcnow()
-    bound: dict[str, BoundBudget] = {}
-    for budget in budgets:
-        value = _scope_value(budget, who)
-        if value is None:
-            if budget.scope != "tag" and budget.scope_value is None:
-                _warn_unresolved(budget)
-            continue
-        key = f"{budget.display_name}|{budget.scope}={value}"
-        start, end = budget.window(moment)
-        bound.setdefault(key, BoundBudget(budget, key, start, end))
-    return list(bound.values())
+    bound, unresolved = bind_budgets(budgets, who, at or utcnow())
+    for budget in unresolved:
+        _warn_unresolved(budget)
+    return bound
 
 
 _registered: set[tuple[str, Budget]] = set()
@@ -145,87 +103,6 @@ def register_budget(budget: Budget) -> None:
         _registered.add(marker)
 
 
-def _correlation(who: Attribution) -> Correlation:
-    return Correlation(
-        flow_run_id=who.flow_run_id,
-        task_run_id=who.task_run_id,
-        flow_name=who.flow_name,
-        deployment_id=who.deployment_id,
-        trace_id=who.trace_id,
-    )
-
-
-def _emit(event: str, bound: BoundBudget, who: Attribution, payload: dict[str, Any]) -> None:
-    from prefect.events import emit_event
-    from prefect.settings import get_current_settings
-
-    if get_current_settings().api.url is None:
-        # No Prefect API to send to (a plain script): Prefect would start a temporary
-        # server just for this event. The ledger's audit entry still records the alert.
-        _log.info("costs.event_skipped", event_name=event, reason="no PREFECT_API_URL")
-        return
-
-    related = []
-    if who.flow_run_id:
-        related.append(
-            {
-                "prefect.resource.id": f"prefect.flow-run.{who.flow_run_id}",
-                "prefect.resource.role": "flow-run",
-            }
-        )
-    try:
-        emit_event(
-            event=event,
-            resource={
-                "prefect.resource.id": f"wflo.budget.{bound.budget.display_name}",
-                "prefect.resource.name": bound.budget.display_name,
-                "wflo.budget.key": bound.key,
-            },
-            related=related,
-            payload=payload,
-        )
-    except Exception as exc:  # events are best effort; the ledger has the audit entry.
-        _log.warning("costs.event_failed", event_name=event, error=str(exc))
-
-
-def _alert(
-    kind: str, marker: str, bound: BoundBudget, state: WindowState, who: Attribution, **extra: Any
-) -> bool:
-    """Fire one alert, if this process is the one that claims it; whether it did."""
-    if not get_ledger().costs.claim_alert(state.id, marker):
-        return False
-    payload = {
-        "budget": bound.budget.display_name,
-        "key": bound.key,
-        "window_start": state.window_start.isoformat(),
-        "limit_usd": str(state.limit_usd),
-        "spent_usd": str(state.spent_usd),
-        **{k: str(v) for k, v in extra.items()},
-    }
-    get_ledger().audit.record(
-        f"budget.{kind}", correlation=_correlation(who), outcome=marker, payload=payload
-    )
-    _log.warning(f"budget.{kind}", **payload)
-    _emit(f"wflo.budget.{kind}", bound, who, payload)
-    for target in bound.budget.notify:
-        status = send_notification(
-            target,
-            subject=f"wflo budget {bound.budget.display_name}: {kind} {marker}",
-            body=(
-                f"Budget {bound.budget.display_name!r} ({bound.key}): {kind} {marker}; "
-                f"spent ${state.spent_usd} of ${state.limit_usd} in the window from "
-                f"{state.window_start:%Y-%m-%d %H:%M %Z}."
-            ),
-        )
-        get_ledger().audit.record(
-            "budget.notified",
-            correlation=_correlation(who),
-            outcome=status,
-            payload={"budget": bound.budget.display_name, "target": target, "alert": marker},
-        )
-    return True
-
-
 @dataclass
 class Hold:
     """Money held for one call on the budgets that apply to it: on this process's
@@ -254,7 +131,7 @@ class Hold:
         for state in states:
             bound = by_key.get(state.budget_key)
             if bound is not None:
-                _check_thresholds(bound, state, self.who)
+                check_thresholds(bound, state, self.who)
         return stored
 
     def release(self) -> None:
@@ -266,19 +143,6 @@ class Hold:
             slice_.release()
         if self.reservation_ids:
             get_ledger().costs.release(self.reservation_ids)
-
-
-def _check_thresholds(bound: BoundBudget, state: WindowState, who: Attribution) -> None:
-    budget = bound.budget
-    if budget.on_exceeded == "ignore" or state.limit_usd <= 0:
-        return
-    used = state.spent_usd / state.limit_usd
-    for threshold in budget.alert_thresholds:
-        if used >= threshold and str(threshold) not in state.alerts_fired:
-            _alert("threshold", str(threshold), bound, state, who, threshold=threshold)
-    over = state.spent_usd > state.limit_usd and "exceeded" not in state.alerts_fired
-    if over and _alert("exceeded", "exceeded", bound, state, who, on_exceeded=budget.on_exceeded):
-        metrics.BUDGET_EXCEEDED.labels(who.flow_name or "").inc()
 
 
 def reserve(
@@ -310,7 +174,7 @@ def reserve(
             amount_usd=amount_usd,
             enforce=item.budget.on_exceeded == "halt",
         )
-        slice_ = leases.take(ledger, item, request, who, _check_thresholds, must_fit=enforce)
+        slice_ = leases.take(ledger, item, request, who, must_fit=enforce)
         if slice_ is not None:
             hold.slices.append(slice_)
         elif enforce:
@@ -359,10 +223,7 @@ def _leases_would_make_room(refusal: Refusal) -> bool:
     if refusal.state is None or refusal.reserved_usd <= 0:
         return False
     others = get_ledger().costs.leased_by_others(refusal.state.id, leases.owner())
-    request = refusal.request
-    return refusal.spent_usd + refusal.reserved_usd - others + request.amount_usd <= (
-        request.limit_usd
-    )
+    return fits_without(refusal, others)
 
 
 _last_expiry = 0.0
@@ -390,29 +251,12 @@ def _expire_abandoned_holds() -> int:
 
 def _refused(refusal: Refusal, bound: list[BoundBudget], who: Attribution) -> None:
     item = next(b for b in bound if b.key == refusal.request.budget_key)
-    spent = refusal.spent_usd + refusal.reserved_usd
     error = BudgetExceeded(
         item.budget.display_name,
         limit_usd=refusal.request.limit_usd,
-        spent_usd=spent,
+        spent_usd=refusal.spent_usd + refusal.reserved_usd,
         attempted_usd=refusal.request.amount_usd,
         window_start=refusal.request.window_start.isoformat(),
     )
-    metrics.BUDGET_EXCEEDED.labels(who.flow_name or "").inc()
-    payload = {
-        "budget": item.budget.display_name,
-        "key": item.key,
-        "limit_usd": str(refusal.request.limit_usd),
-        "spent_usd": str(refusal.spent_usd),
-        "reserved_usd": str(refusal.reserved_usd),
-        "attempted_usd": str(refusal.request.amount_usd),
-    }
-    get_ledger().audit.record(
-        "budget.refused", correlation=_correlation(who), outcome="halt", payload=payload
-    )
-    _log.warning("budget.refused", **payload)
-    state = refusal.state
-    fired = state is None or "exceeded" in state.alerts_fired
-    if state is not None and not fired and get_ledger().costs.claim_alert(state.id, "exceeded"):
-        _emit("wflo.budget.exceeded", item, who, {**payload, "on_exceeded": "halt"})
+    alerts.refused(refusal, item, who)
     raise error

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, ClassVar, Literal
 
+from wflo_prefect._prefect_compat import load_block
 from wflo_prefect.costs.artifacts import publish_run_costs
 from wflo_prefect.costs.blocks import WfloBudget
 from wflo_prefect.costs.budget import Budget
@@ -32,7 +33,7 @@ def _resolve(spec: BudgetSpec) -> Budget:
     if isinstance(spec, WfloBudget):
         return spec.to_budget()
     try:
-        block = WfloBudget.load(spec, _sync=True)  # type: ignore[call-arg]
+        block = load_block(WfloBudget, spec)
     except ValueError as exc:
         raise ConfigurationError(
             f"No WfloBudget block named {spec!r} could be loaded",

@@ -26,154 +26,36 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
-from decimal import Decimal
-from typing import TYPE_CHECKING
 
+from wflo_prefect.costs.alerts import check_thresholds
 from wflo_prefect.costs.attribution import Attribution
+from wflo_prefect.costs.budgeting import BoundBudget
+from wflo_prefect.costs.lease import (
+    LEASE_CALLS,
+    MIN_CALLS,
+    SHARE,
+    Lease,
+    LeaseSlice,
+    charging,
+    safely,
+)
 from wflo_prefect.costs.settings import get_cost_settings
-from wflo_prefect.ledger.costs import HoldRequest, LeaseCharge, LeaseSync, WindowState
+from wflo_prefect.ledger.budget_model import HoldRequest
+from wflo_prefect.ledger.database import Database
 from wflo_prefect.ledger.repository import Ledger
-from wflo_prefect.observability.logging import get_logger
 
-if TYPE_CHECKING:
-    from wflo_prefect.costs.enforcement import BoundBudget
-
-__all__ = ["LEASE_CALLS", "MIN_CALLS", "SHARE", "LeaseSlice", "flush_leases", "take"]
-
-#: A lease is sized for this many calls of the worst case that opened (or grew) it.
-LEASE_CALLS = 32
-#: A lease takes at most this fraction (1/SHARE) of what its window has left.
-SHARE = 16
-#: No lease is taken when it would cover fewer calls than this: each call is held instead.
-MIN_CALLS = 2
-
-_log = get_logger("costs")
-
-#: Called with (budget key's bound budget, window state, attribution) after each sync.
-StateHook = Callable[["BoundBudget", WindowState, Attribution], None]
-
-
-@dataclass(eq=False)
-class _Lease:
-    ledger: Ledger
-    lease_id: str
-    window_id: str
-    bound: BoundBudget
-    request: HoldRequest
-    who: Attribution
-    on_state: StateHook
-    held: Decimal
-    state: WindowState | None
-    committed: Decimal = Decimal(0)  # worst cases of the calls in flight
-    pending: Decimal = Decimal(0)  # actual costs charged since the last sync
-    named: Decimal = Decimal(0)  # ... of which in cost entries naming the lease
-    in_flight: int = 0
-    synced_at: float = field(default_factory=time.monotonic)
-    used_at: float = field(default_factory=time.monotonic)
-    gone: bool = False
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def free(self) -> Decimal:
-        return self.held - self.committed - self.pending
-
-    def alive(self) -> bool:
-        """Whether the lease can still hold calls (a method: syncs change it)."""
-        return not self.gone
-
-    def tight(self) -> bool:
-        """Whether the window is so near its limit that this lease should not be kept
-        (a new lease would cover fewer than MIN_CALLS calls)."""
-        state = self.state
-        if state is None or not self.request.enforce:
-            return False
-        per_call = self.request.amount_usd / LEASE_CALLS
-        left = state.limit_usd - state.spent_usd - state.reserved_usd + self.free
-        return left / SHARE < per_call * MIN_CALLS
-
-    def heartbeat(self) -> None:
-        """Sync; near the limit, give the free money back so others can use it."""
-        self.sync()
-        if self.alive() and self.tight():
-            self.give_back()
-
-    def give_back(self) -> None:
-        """Return the free money; close the lease when no call is in flight."""
-        self.sync(give_back=self.free, close=self.in_flight == 0)
-
-    def sync(
-        self,
-        *,
-        give_back: Decimal = Decimal(0),
-        want: Decimal = Decimal(0),
-        minimum: Decimal = Decimal(0),
-        close: bool = False,
-    ) -> None:
-        """Sync with the window (the caller holds ``lock``)."""
-        result: LeaseSync = self.ledger.costs.sync_lease(
-            self.lease_id,
-            self.request,
-            entries_usd=self.named,
-            give_back_usd=max(give_back, Decimal(0)),
-            want_usd=want,
-            minimum_usd=minimum,
-            share=SHARE,
-            close=close,
-        )
-        self.synced_at = time.monotonic()
-        if result.lease_id is None:
-            # Expired by another process (this one stalled): its money is gone.
-            _log.warning("budget.lease_lost", lease_id=self.lease_id, window_id=self.window_id)
-            self.gone = True
-            return
-        self.pending -= result.charged_usd
-        self.named = Decimal(0)
-        self.held = result.held_usd
-        self.gone = close
-        if result.state is not None:
-            self.state = result.state
-            self.on_state(self.bound, result.state, self.who)
-
-    def projected_alert(self) -> bool:
-        """Whether this process's own spend may have crossed an alert threshold or the limit."""
-        state = self.state
-        budget = self.bound.budget
-        if state is None or state.limit_usd <= 0 or self.pending <= 0:
-            return False
-        if budget.on_exceeded == "ignore":
-            return False
-        used = (state.spent_usd + self.pending) / state.limit_usd
-        markers = [str(t) for t in budget.alert_thresholds if used >= t]
-        if used > 1:
-            markers.append("exceeded")
-        return any(m not in state.alerts_fired for m in markers)
-
-
-@dataclass(eq=False)
-class LeaseSlice:
-    """One call's worst case held on a lease."""
-
-    lease: _Lease
-    amount: Decimal
-    closed: bool = False
-
-    def release(self) -> None:
-        """Give the slice back to its lease (the call failed or was not sent)."""
-        if self.closed:
-            return
-        with self.lease.lock:
-            self.close()
-
-    def close(self) -> None:
-        """Take the call off its lease's books (the caller holds the lease's lock)."""
-        self.closed = True
-        self.lease.committed -= self.amount
-        self.lease.in_flight -= 1
-
+__all__ = [
+    "LEASE_CALLS",
+    "MIN_CALLS",
+    "SHARE",
+    "LeaseSlice",
+    "charging",
+    "flush_leases",
+    "owner",
+    "take",
+]
 
 _Key = tuple[int, str, datetime]
 
@@ -183,7 +65,7 @@ class _Book:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.leases: dict[_Key, _Lease] = {}
+        self.leases: dict[_Key, Lease] = {}
         self.backoff: dict[_Key, float] = {}
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self.keeper: threading.Thread | None = None
@@ -211,7 +93,6 @@ def take(
     bound: BoundBudget,
     request: HoldRequest,
     who: Attribution,
-    on_state: StateHook,
     *,
     must_fit: bool = True,
 ) -> LeaseSlice | None:
@@ -233,7 +114,7 @@ def take(
         if lease is None or lease.gone:
             if book.backoff.get(key, 0.0) > now:
                 return None
-            lease = _open(ledger, bound, request, who, on_state, book)
+            lease = _open(ledger, bound, request, who, book)
             if lease is None:
                 book.backoff[key] = now + ttl
                 return None
@@ -253,9 +134,8 @@ def _open(
     bound: BoundBudget,
     request: HoldRequest,
     who: Attribution,
-    on_state: StateHook,
     book: _Book,
-) -> _Lease | None:
+) -> Lease | None:
     want = replace(request, amount_usd=request.amount_usd * LEASE_CALLS)
     result = ledger.costs.open_lease(
         want,
@@ -266,26 +146,25 @@ def _open(
     )
     if result.lease_id is None:
         return None
-    lease = _Lease(
+    lease = Lease(
         ledger=ledger,
         lease_id=result.lease_id,
         window_id=result.window_id,
         bound=bound,
         request=want,
         who=who,
-        on_state=on_state,
         held=result.held_usd,
         state=result.state,
     )
     ledger.on_dispose(flush_leases)
     _start_keeper(book)
     if result.state is not None:
-        on_state(bound, result.state, who)
+        check_thresholds(bound, result.state, who)
     return lease
 
 
 def _hold_on(
-    lease: _Lease,
+    lease: Lease,
     bound: BoundBudget,
     request: HoldRequest,
     who: Attribution,
@@ -317,53 +196,7 @@ def _hold_on(
         return LeaseSlice(lease, amount)
 
 
-@contextmanager
-def charging(slices: Sequence[LeaseSlice], cost: Decimal) -> Iterator[list[LeaseCharge]]:
-    """Lock the slices' leases (in order) while their charges are written; then account.
-
-    Yields the :class:`LeaseCharge` of each open slice for the ledger transaction
-    that writes the call's cost entry. On success the cost moves from held to
-    pending on each lease; on error the slices are given back.
-    """
-    open_slices = sorted((s for s in slices if not s.closed), key=lambda s: s.lease.lease_id)
-    with ExitStack() as stack:
-        for slice_ in open_slices:
-            stack.enter_context(slice_.lease.lock)
-        charges = []
-        for index, slice_ in enumerate(open_slices):
-            lease = slice_.lease
-            overage = cost - slice_.amount
-            grow = max(overage - max(lease.free, Decimal(0)), Decimal(0)) if overage > 0 else 0
-            charges.append(
-                LeaseCharge(lease.lease_id, lease.window_id, cost, Decimal(grow), index == 0)
-            )
-        try:
-            yield charges
-        except BaseException:
-            for slice_ in open_slices:
-                slice_.close()
-            raise
-        for slice_, charge in zip(open_slices, charges, strict=True):
-            lease = slice_.lease
-            slice_.close()
-            lease.pending += cost
-            if charge.via_entry:
-                lease.named += cost
-            lease.held += charge.grow_usd
-        for slice_ in open_slices:
-            lease = slice_.lease
-            if not lease.gone and lease.projected_alert():
-                _safely(lease.sync)
-
-
-def _safely(action: Callable[[], None]) -> None:
-    try:
-        action()
-    except Exception as exc:  # a failed sync is retried by the keeper; the call stands.
-        _log.warning("budget.lease_sync_failed", error=str(exc))
-
-
-def flush_leases(ledger: Ledger | None = None) -> None:
+def flush_leases(ledger: Database | None = None) -> None:
     """Close this process's leases (of ``ledger``, or all): pending cost charged to
     their windows, unused money given back. Leases with calls in flight give back
     what is free and stay open for them."""
@@ -377,7 +210,7 @@ def flush_leases(ledger: Ledger | None = None) -> None:
     for key, lease in items:
         with lease.lock:
             if lease.alive():
-                _safely(lease.give_back)
+                safely(lease.give_back)
         if lease.gone:
             with book.lock:
                 if book.leases.get(key) is lease:
@@ -408,9 +241,9 @@ def _keep(book: _Book) -> None:
                 if lease.gone:
                     pass
                 elif now - lease.used_at >= ttl and lease.in_flight == 0:
-                    _safely(lease.give_back)
+                    safely(lease.give_back)
                 elif now - lease.synced_at >= ttl:
-                    _safely(lease.heartbeat)
+                    safely(lease.heartbeat)
             if lease.gone:
                 with book.lock:
                     if book.leases.get(key) is lease:

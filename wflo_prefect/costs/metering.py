@@ -13,20 +13,24 @@ request, and what code calling any other provider can use directly::
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from wflo_prefect.costs.attribution import Attribution, current_attribution
 from wflo_prefect.costs.budget import Budget
 from wflo_prefect.costs.enforcement import Hold, reserve
 from wflo_prefect.costs.prices import Price, find_price
-from wflo_prefect.errors import InvalidArgumentError
+from wflo_prefect.costs.usage import check_count, check_usage
 from wflo_prefect.ledger.costs import CostEntry, NewCostEntry
-from wflo_prefect.observability import metrics
+from wflo_prefect.observability import genai, metrics
 from wflo_prefect.observability.logging import get_logger
 from wflo_prefect.policies.engine import enforce_policies
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 __all__ = [
     "MeteredCall",
@@ -56,6 +60,8 @@ class MeteredCall:
     streaming: bool = False
     #: The model the caller asked for, when routing sent the request to ``model``.
     requested_model: str | None = None
+    #: The call's ``chat {model}`` span (see observability/genai.py).
+    span: Span | None = None
 
     def settle(
         self,
@@ -69,8 +75,15 @@ class MeteredCall:
         cached: bool = False,
         saved_usd: Decimal = Decimal(0),
         cost_usd: Decimal | None = None,
+        details: Mapping[str, int] | None = None,
+        service_tier: str | None = None,
     ) -> CostEntry | None:
-        """Record the actual usage (``model``: the one that answered, if it differs)."""
+        """Record the actual usage (``model``: the one that answered, if it differs).
+
+        ``details`` and ``service_tier`` are passed to :meth:`Price.cost`. Bad counts
+        (negative, cached above input, absurdly large) raise
+        :class:`~wflo_prefect.errors.InvalidArgumentError` and the hold stays open.
+        """
         price = self.price
         answered = model or self.model
         if answered != self.model:
@@ -78,13 +91,21 @@ class MeteredCall:
                 price = find_price(self.provider, answered)
             except LookupError:
                 price = self.price  # a dated alias of the requested model: same price
+            if not price.priced and self.price.priced:
+                # Unpriced (warn mode) but the requested model was priced and held:
+                # a dated alias of it, priced as the requested model.
+                price = self.price
         if cost_usd is None:
             cost_usd = price.cost(
                 input_tokens,
                 output_tokens,
                 cached_input_tokens,
                 cache_write_tokens=cache_write_tokens,
+                details=details,
+                service_tier=service_tier,
             )
+        else:
+            check_usage(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens)
         latency_ms = (time.perf_counter() - self.started) * 1000
         who = self.who
         entry = NewCostEntry(
@@ -114,6 +135,14 @@ class MeteredCall:
         if stored is not None:
             self.entry = stored
             _observe(stored)
+            genai.end_chat_span(
+                self.span,
+                self.provider,
+                stored,
+                self.hold,
+                started=self.started,
+                cache_write_tokens=cache_write_tokens,
+            )
         return stored
 
     def settle_worst_case(self, *, request_id: str | None = None) -> CostEntry | None:
@@ -131,6 +160,7 @@ class MeteredCall:
     def release(self) -> None:
         """Give the hold back: the call failed or was never sent."""
         self.hold.release()
+        genai.release_chat_span(self.span)
 
     @property
     def closed(self) -> bool:
@@ -146,7 +176,6 @@ def _observe(entry: CostEntry) -> None:
     if entry.cached_input_tokens:
         metrics.LLM_TOKENS.labels(*labels, "cached_input").inc(entry.cached_input_tokens)
     metrics.WORKFLOW_COST.labels(entry.flow_name or "").inc(float(entry.cost_usd))
-    _span_attributes(entry)
     _log.info(
         "llm.call",
         provider=entry.provider,
@@ -158,32 +187,9 @@ def _observe(entry: CostEntry) -> None:
     )
 
 
-def _span_attributes(entry: CostEntry) -> None:
-    from opentelemetry import trace
-
-    span = trace.get_current_span()
-    if not span.is_recording():
-        return
-    span.add_event(
-        "gen_ai.call",
-        {
-            "gen_ai.system": entry.provider,
-            "gen_ai.response.model": entry.model,
-            "gen_ai.usage.input_tokens": entry.input_tokens,
-            "gen_ai.usage.output_tokens": entry.output_tokens,
-            "wflo.cost_usd": str(entry.cost_usd),
-        },
-    )
-
-
 def _check_tokens(**counts: int) -> None:
     for name, value in counts.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise InvalidArgumentError(
-                f"`{name}` must be a whole number of tokens >= 0",
-                value=value,
-                hint="Pass the counts the provider reported in its usage",
-            )
+        check_count(name, value)
 
 
 def estimate_cost(
@@ -195,11 +201,7 @@ def estimate_cost(
     cached_input_tokens: int = 0,
 ) -> Decimal:
     """What a call would cost, in USD, before it is made (no budget is touched)."""
-    _check_tokens(
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        cached_input_tokens=cached_input_tokens,
-    )
+    check_usage(input_tokens, output_tokens, cached_input_tokens)
     return find_price(provider, model).cost(input_tokens, output_tokens, cached_input_tokens)
 
 
@@ -211,20 +213,38 @@ def start_call(
     max_output_tokens: int,
     budgets: Sequence[Budget] | None = None,
     requested_model: str | None = None,
+    details: Mapping[str, int] | None = None,
+    service_tier: str | None = None,
+    cache_write_tokens: int = 0,
 ) -> MeteredCall:
     """Price the worst case and hold it on the budgets; raises BudgetExceeded or
-    UnknownModelPrice before anything is sent."""
-    price = find_price(provider, model)
-    estimate = price.cost(input_tokens, max_output_tokens)
-    enforce_policies(
-        "spend",
-        kind="llm_call",
-        name=f"{provider}/{model}",
-        extra={"provider": provider, "model": model, "estimated_cost": estimate},
-    )
-    who = current_attribution()
-    hold = reserve(estimate, who, budgets)
-    call = MeteredCall(provider, model, price, estimate, who, hold)
+    UnknownModelPrice before anything is sent.
+
+    ``details`` (e.g. ``input_audio_tokens``), ``service_tier`` and
+    ``cache_write_tokens`` (input that may be written to the provider's cache) price
+    the worst case as the provider would bill it.
+    """
+    _check_tokens(input_tokens=input_tokens, max_output_tokens=max_output_tokens)
+    span = genai.start_chat_span(provider, model, max_output_tokens=max_output_tokens)
+    with genai.chat_span_setup(span):  # the checks below are events / errors on the call's span
+        price = find_price(provider, model)
+        estimate = price.cost(
+            input_tokens,
+            max_output_tokens,
+            cache_write_tokens=cache_write_tokens,
+            details=details,
+            service_tier=service_tier,
+        )
+        span.set_attribute("wflo.cost.estimate_usd", str(estimate))
+        enforce_policies(
+            "spend",
+            kind="llm_call",
+            name=f"{provider}/{model}",
+            extra={"provider": provider, "model": model, "estimated_cost": estimate},
+        )
+        who = current_attribution()
+        hold = reserve(estimate, who, budgets)
+    call = MeteredCall(provider, model, price, estimate, who, hold, span=span)
     call.requested_model = requested_model
     return call
 
@@ -277,6 +297,10 @@ def metered_call(
     )
     try:
         yield call
+    except BaseException as exc:
+        if not call.closed:
+            genai.fail_chat_span(call.span, exc)
+        raise
     finally:
         if not call.closed:
             call.release()
@@ -304,12 +328,6 @@ def record_llm_usage(
         output_tokens=output_tokens,
         cached_input_tokens=cached_input_tokens,
     )
-    if cached_input_tokens > input_tokens:
-        raise InvalidArgumentError(
-            "`cached_input_tokens` counts part of `input_tokens`, so cannot exceed it",
-            value=cached_input_tokens,
-            hint=f"Pass input_tokens >= {cached_input_tokens} (all input tokens, cached included)",
-        )
     price = find_price(provider, model)
     cost = price.cost(input_tokens, output_tokens, cached_input_tokens)
     who = current_attribution()

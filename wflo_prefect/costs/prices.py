@@ -12,15 +12,18 @@ call, *including* ``cached_input_tokens`` (which are billed at the cached rate).
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from decimal import Decimal, localcontext
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-from wflo_prefect._validation import ValidatedModel
+from wflo_prefect.costs.custom_price import CustomPrice
 from wflo_prefect.costs.errors import UnknownModelPrice
+from wflo_prefect.costs.price_refresh import stored_snapshot
+from wflo_prefect.costs.settings import get_cost_settings
+from wflo_prefect.costs.shipped_prices import shipped_price
+from wflo_prefect.costs.usage import MONEY_CONTEXT, check_usage
 
 if TYPE_CHECKING:
     from genai_prices.data_snapshot import DataSnapshot
@@ -37,53 +40,14 @@ __all__ = [
 _MILLION = Decimal(1_000_000)
 
 
-class CustomPrice(ValidatedModel, BaseModel):
-    """A price you set for a provider's model (per million tokens, USD)."""
-
-    wflo_docs: ClassVar[str | None] = "costs.md#prices"
-
-    model_config = ConfigDict(frozen=True)
-
-    provider: str = Field(description="Provider id, e.g. `openai`.", examples=["openai"])
-    model: str = Field(description="Model name as the API reports it.", examples=["my-ft-model"])
-    input_per_mtok: Decimal = Field(ge=0, description="USD per million input tokens.")
-    output_per_mtok: Decimal = Field(ge=0, description="USD per million output tokens.")
-    cached_input_per_mtok: Decimal | None = Field(
-        default=None, ge=0, description="USD per million cached input tokens (default: input)."
-    )
-    effective_from: datetime | None = Field(
-        default=None, description="First moment the price applies (inclusive); empty: always."
-    )
-    effective_to: datetime | None = Field(
-        default=None, description="Moment the price stops applying (exclusive); empty: never."
-    )
-
-    @field_validator("input_per_mtok", "output_per_mtok", "cached_input_per_mtok", mode="before")
-    @classmethod
-    def _exact_decimal(cls, value: Any) -> Any:
-        # float -> Decimal through its shortest repr, never its binary expansion.
-        return Decimal(repr(value)) if isinstance(value, float) else value
-
-    def applies(self, provider: str, model: str, at: datetime) -> bool:
-        """Whether this price is the one for ``provider``/``model`` at ``at``."""
-        if self.provider.lower() != provider.lower() or self.model.lower() != model.lower():
-            return False
-        if self.effective_from is not None and at < _aware(self.effective_from):
-            return False
-        return not (self.effective_to is not None and at >= _aware(self.effective_to))
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 @dataclass(frozen=True, slots=True)
 class Price:
     """The price that applies to one provider's model, wherever it came from."""
 
     provider: str
     model: str
-    source: Literal["custom", "genai-prices", "unpriced"]
+    #: ``wflo``: a price wflo ships for a model genai-prices does not list.
+    source: Literal["custom", "genai-prices", "wflo", "unpriced"]
     custom: CustomPrice | None = None
     #: The genai-prices data the price comes from (bundled or refreshed); None: the current.
     data: DataSnapshot | None = field(default=None, repr=False, compare=False)
@@ -110,9 +74,40 @@ class Price:
         cached_input_tokens: int = 0,
         *,
         cache_write_tokens: int = 0,
+        details: Mapping[str, int] | None = None,
+        service_tier: str | None = None,
         at: datetime | None = None,
     ) -> Decimal:
-        """The cost in USD of a call with these token counts."""
+        """The cost in USD of a call with these token counts.
+
+        ``details``: usage details genai-prices prices (``cache_write_1h_tokens``,
+        ``input_audio_tokens``, ``output_audio_tokens``...), each part of its side's
+        total; ``service_tier``: OpenAI's tier (``priority``, ``flex``...). Raises
+        :class:`~wflo_prefect.errors.InvalidArgumentError` for counts no call can have.
+        Computed in :data:`~wflo_prefect.costs.usage.MONEY_CONTEXT`, not the caller's.
+        """
+        check_usage(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, details)
+        with localcontext(MONEY_CONTEXT):
+            return +self._cost(
+                input_tokens,
+                output_tokens,
+                cached_input_tokens,
+                cache_write_tokens,
+                dict(details or {}),
+                service_tier,
+                at,
+            )
+
+    def _cost(
+        self,
+        input_tokens: int,
+        output_tokens: int,
+        cached_input_tokens: int,
+        cache_write_tokens: int,
+        details: dict[str, int],
+        service_tier: str | None,
+        at: datetime | None,
+    ) -> Decimal:
         if self.source == "unpriced":
             return Decimal(0)
         if self.custom is not None:
@@ -120,7 +115,7 @@ class Price:
             cached_rate = c.cached_input_per_mtok
             if cached_rate is None:
                 cached_rate = c.input_per_mtok
-            uncached = max(input_tokens - cached_input_tokens, 0)
+            uncached = input_tokens - cached_input_tokens
             custom_total = (
                 uncached * c.input_per_mtok
                 + cached_input_tokens * cached_rate
@@ -130,16 +125,22 @@ class Price:
         from genai_prices import data_snapshot
 
         data = self.data or data_snapshot.get_snapshot()
-        _provider, info = data.find_provider_model(self.model, None, self.provider, None)
-        model_price = info.get_prices(at or datetime.now(UTC))
-        rates = _linear_rates(model_price)
+        tier = None if service_tier in (None, "auto", "default", "standard") else service_tier
+        rates = None
+        if not details and tier is None:
+            _provider, info = data.find_provider_model(self.model, None, self.provider, None)
+            rates = _linear_rates(info.get_prices(at or datetime.now(UTC)))
         if rates is None:
+            usage = _usage(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens)
+            for key, value in details.items():
+                setattr(usage, key, value or None)
             result = data.calc(
-                _usage(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens),
+                usage,
                 self.model,
                 self.provider,
                 None,
                 at,
+                price_context={"service_tier": tier} if tier else None,
             )
             total: Decimal = result.total_price
             return total
@@ -246,9 +247,6 @@ def find_price(provider: str, model: str, *, at: datetime | None = None) -> Pric
         UnknownModelPrice: no price is known and unpriced calls are not allowed
             (``PREFECT_INTEGRATIONS_WFLO_COSTS_UNPRICED=error``, the default).
     """
-    from wflo_prefect.costs.price_refresh import stored_snapshot
-    from wflo_prefect.costs.settings import get_cost_settings
-
     moment = at or datetime.now(UTC)
     with _lock:
         registered = list(_custom)
@@ -259,6 +257,9 @@ def find_price(provider: str, model: str, *, at: datetime | None = None) -> Pric
     data = _genai_data(provider, model, stored_snapshot(settings))
     if data is not None:
         return Price(provider, model, "genai-prices", data=data)
+    shipped = shipped_price(provider, model, moment)
+    if shipped is not None:
+        return Price(provider, model, "wflo", shipped)
     if settings.unpriced == "warn":
         from wflo_prefect.observability.logging import get_logger
 

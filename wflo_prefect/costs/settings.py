@@ -8,7 +8,7 @@ from typing import Literal
 from prefect.settings.base import PrefectBaseSettings, build_settings_config
 from pydantic import Field
 
-from wflo_prefect.costs.prices import CustomPrice
+from wflo_prefect.costs.custom_price import CustomPrice
 
 __all__ = ["CostSettings", "get_cost_settings"]
 
@@ -38,8 +38,8 @@ class CostSettings(PrefectBaseSettings):
         default=4,
         ge=1,
         description=(
-            "Characters per token when estimating a request's input tokens before it is sent "
-            "(a cheap approximation; the actual usage is settled afterwards)."
+            "Deprecated and ignored: a request's input is counted with a tokenizer before it "
+            "is sent (docs/costs.md, 'The hold guarantee'). Kept so existing settings load."
         ),
     )
     reservation_timeout_seconds: int = Field(
@@ -63,7 +63,10 @@ class CostSettings(PrefectBaseSettings):
     default_max_output_tokens: int = Field(
         default=4096,
         ge=1,
-        description="Output tokens assumed for the worst case when a request sets no maximum.",
+        description=(
+            "Output tokens assumed for the worst case when a request sets no maximum and "
+            "the model's own output limit is not known."
+        ),
     )
     price_refresh: bool = Field(
         default=False,

@@ -13,7 +13,7 @@ from wflo_prefect.ledger.records import AuditEvent
 from wflo_prefect.observability.correlation import Correlation
 
 if TYPE_CHECKING:
-    from wflo_prefect.ledger.repository import Ledger
+    from wflo_prefect.ledger.database import Database
 
 __all__ = ["AuditRepository"]
 
@@ -21,7 +21,7 @@ __all__ = ["AuditRepository"]
 class AuditRepository:
     """The audit-event log, keyed by flow run id and trace id."""
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Database) -> None:
         self._ledger = ledger
         self._buffer = AuditBuffer(self._insert, name=ledger.engine.dialect.name)
 

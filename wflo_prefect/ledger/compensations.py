@@ -20,7 +20,7 @@ from wflo_prefect.errors import LedgerError
 from wflo_prefect.ledger.models import CompensationRow, SnapshotRow, utcnow
 
 if TYPE_CHECKING:
-    from wflo_prefect.ledger.repository import Ledger
+    from wflo_prefect.ledger.database import Database
 
 __all__ = ["CompensationRecord", "CompensationRepository", "SnapshotRecord"]
 
@@ -63,7 +63,7 @@ class SnapshotRecord(BaseModel):
 class CompensationRepository:
     """Reads and writes ``wflo_compensations`` and ``wflo_snapshots``."""
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Database) -> None:
         self._ledger = ledger
 
     def register(self, **fields: Any) -> tuple[CompensationRecord, bool]:

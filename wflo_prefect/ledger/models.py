@@ -34,7 +34,9 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "ApprovalDecisionRow",
+    "ApprovalDeliveryRow",
     "ApprovalRequestRow",
+    "ApprovalWaiterRow",
     "AuditEventRow",
     "Base",
     "BudgetReservationRow",
@@ -223,10 +225,24 @@ class BudgetReservationRow(Base):
 
 
 class ApprovalRequestRow(Base):
-    """A request for a human decision, bound to a digest of what is approved."""
+    """A request for a human decision, bound to a digest of what is approved.
+
+    ``policy`` is the gate's policy as it was when the request was made, written
+    once and never changed. What happens to the request afterwards lives in its
+    own columns (``status``, ``tier``, ``timeout_outcome``, ``closed_at``,
+    ``resumed_at``, ``applied_at``...), each written by a targeted ``UPDATE``, so
+    concurrent writers (delivery thread, waiter, decider, sweep) never overwrite
+    each other. The waiter's heartbeat and the channels' delivery references have
+    their own tables.
+    """
 
     __tablename__ = "wflo_approval_requests"
-    __table_args__ = (Index("ix_wflo_approval_status", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_wflo_approval_status", "status", "created_at"),
+        Index("ix_wflo_approval_due", "status", "deadline_at"),
+        Index("ix_wflo_approval_unapplied", "applied_at", "status"),
+        Index("ix_wflo_approval_run", "flow_run_id", "digest"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     flow_run_id: Mapped[str | None] = mapped_column(String(36))
@@ -244,7 +260,50 @@ class ApprovalRequestRow(Base):
     deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: The frozen policy snapshot (``RequestPolicy``), written at creation only.
+    policy: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
+    #: What a deadline decided: approve, reject or fail (set with timed_out/expired).
+    timeout_outcome: Mapped[str | None] = mapped_column(String(16))
+    #: Attempt number of a ``suspend=True`` gate (0: not suspended yet).
+    suspend_attempt: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: When the channels were told the request is settled.
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: When one party claimed resuming the paused run (exactly one does).
+    resumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: When the outcome was applied to the run, and by whom (``gate`` or ``sweep``).
+    applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    applied_by: Mapped[str | None] = mapped_column(String(16))
+
+
+class ApprovalWaiterRow(Base):
+    """The process waiting at a gate: where to wake it, and when it last said it is alive."""
+
+    __tablename__ = "wflo_approval_waiters"
+
+    request_id: Mapped[str] = mapped_column(
+        ForeignKey("wflo_approval_requests.id"), primary_key=True
+    )
+    wake: Mapped[str | None] = mapped_column(String(255))
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    token: Mapped[str] = mapped_column(String(32))
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ApprovalDeliveryRow(Base):
+    """What one channel returned for one delivery (e.g. a Slack message to update later)."""
+
+    __tablename__ = "wflo_approval_deliveries"
+    __table_args__ = (
+        UniqueConstraint("request_id", "tier", "position", name="uq_wflo_approval_delivery"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    request_id: Mapped[str] = mapped_column(ForeignKey("wflo_approval_requests.id"))
+    tier: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer)
+    ref: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    delivered_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class ApprovalDecisionRow(Base):

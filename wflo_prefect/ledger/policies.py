@@ -11,7 +11,7 @@ from sqlalchemy import select
 from wflo_prefect.ledger.models import PolicyDecisionRow
 
 if TYPE_CHECKING:
-    from wflo_prefect.ledger.repository import Ledger
+    from wflo_prefect.ledger.database import Database
 
 __all__ = ["PolicyDecision", "PolicyRepository"]
 
@@ -36,7 +36,7 @@ class PolicyDecision(BaseModel):
 class PolicyRepository:
     """Reads and writes ``wflo_policy_decisions``."""
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Database) -> None:
         self._ledger = ledger
 
     def record_many(self, decisions: list[dict[str, Any]]) -> None:

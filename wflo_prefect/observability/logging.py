@@ -25,8 +25,8 @@ from typing import Any
 
 import structlog
 from prefect.context import FlowRunContext, TaskRunContext
-from prefect.logging.handlers import APILogHandler
 
+from wflo_prefect._prefect_compat import APILogHandler
 from wflo_prefect.observability.correlation import current_correlation
 from wflo_prefect.observability.scrub import (
     Scrubber,

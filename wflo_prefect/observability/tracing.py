@@ -7,8 +7,9 @@ Which provider wflo's spans go to, first match wins:
    join its traces and exporters);
 3. a provider wflo builds from its settings and the standard ``OTEL_*``
    variables: exporter ``otlp_http`` / ``otlp_grpc`` / ``console``, endpoint,
-   headers, sample rate (see ``docs/observability.md``). Its spans are scrubbed
-   of secrets before they leave the process and flushed when the process exits;
+   headers, sample rate (see ``docs/observability.md``), and optionally the
+   ledger span sink (``tracing_ledger``). Its spans are scrubbed of secrets
+   before they leave the process and flushed when the process exits;
 4. otherwise a private provider without exporters, so trace and span ids are
    still real and correlate logs, ledger rows and Prefect runs.
 """
@@ -41,12 +42,14 @@ __all__ = [
     "get_tracer",
     "reset_tracing",
     "set_tracer_provider",
+    "spans_leave_process",
     "tracer_provider_from_settings",
 ]
 
 _provider: trace.TracerProvider | None = None
 _own: TracerProvider | None = None
 _tracer: trace.Tracer | None = None
+_leave = True  # whether the chosen provider's spans go anywhere
 _lock = threading.Lock()
 
 
@@ -153,6 +156,11 @@ def _sample_rate(configured: float | None) -> float:
 
 def tracer_provider_from_settings() -> TracerProvider:
     """A provider built from wflo's tracing settings and the ``OTEL_*`` variables."""
+    return _from_settings()[0]
+
+
+def _from_settings() -> tuple[TracerProvider, bool]:
+    """The provider, and whether it exports anything."""
     from wflo_prefect.settings import get_settings
 
     settings = get_settings()
@@ -182,7 +190,11 @@ def tracer_provider_from_settings() -> TracerProvider:
         exporter = ConsoleSpanExporter()
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(ScrubbingSpanExporter(exporter)))
-    return provider
+    if settings.tracing_ledger:
+        from wflo_prefect.observability.ledger_spans import LedgerSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(ScrubbingSpanExporter(LedgerSpanExporter())))
+    return provider, exporter is not None or settings.tracing_ledger
 
 
 def set_tracer_provider(provider: trace.TracerProvider | None) -> None:
@@ -199,6 +211,17 @@ def flush_tracing(timeout_millis: int = 30000) -> bool:
     return True if own is None else own.force_flush(timeout_millis)
 
 
+def spans_leave_process() -> bool:
+    """Whether wflo's spans go anywhere (an injected or global provider, or an exporter).
+
+    Work done only for what a span shows (e.g. the budget left after an LLM call, a
+    ledger query) is skipped when they do not: the private provider's spans are kept
+    for their ids alone.
+    """
+    get_tracer()
+    return _leave
+
+
 def reset_tracing() -> None:
     """Shut wflo's own provider down and choose again on the next span (settings changed)."""
     global _own, _tracer
@@ -211,7 +234,7 @@ def reset_tracing() -> None:
 
 def get_tracer() -> trace.Tracer:
     """The tracer wflo's spans are made with."""
-    global _tracer, _own
+    global _tracer, _own, _leave
     tracer = _tracer
     if tracer is not None:
         return tracer
@@ -222,9 +245,12 @@ def get_tracer() -> trace.Tracer:
                 global_provider = trace.get_tracer_provider()
                 if isinstance(global_provider, TracerProvider):
                     provider = global_provider
+                    _leave = True
                 else:
                     if _own is None:
-                        _own = tracer_provider_from_settings()
+                        _own, _leave = _from_settings()
                     provider = _own
+            else:
+                _leave = True
             _tracer = provider.get_tracer("wflo_prefect", __version__)
         return _tracer

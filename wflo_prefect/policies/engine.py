@@ -11,6 +11,7 @@ from wflo_prefect.ledger.models import utcnow
 from wflo_prefect.observability.correlation import current_correlation
 from wflo_prefect.observability.logging import get_logger
 from wflo_prefect.observability.notify import send_notification
+from wflo_prefect.observability.spans import record_policy_decisions
 from wflo_prefect.policies.actions import AuditLog, Halt, Notify, RequireApproval
 from wflo_prefect.policies.condition import CompiledCondition, cel_context
 from wflo_prefect.policies.context import active_policies, build_context
@@ -174,6 +175,7 @@ def enforce_policies(
         describe=True,
     )
     _record(outcome)
+    record_policy_decisions(outcome)
     ledger = get_ledger()
     ids = current_correlation()
     halts: list[tuple[Policy, Halt]] = []

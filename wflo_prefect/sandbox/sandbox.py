@@ -23,6 +23,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from wflo_prefect.observability.correlation import current_correlation
+from wflo_prefect.observability.spans import record_sandbox_result, sandbox_span
 from wflo_prefect.policies.engine import enforce_policies
 from wflo_prefect.sandbox.attached import AttachedRunner
 from wflo_prefect.sandbox.cleanup import reap_orphans_once
@@ -42,7 +43,7 @@ from wflo_prefect.sandbox.result import SandboxResult
 from wflo_prefect.sandbox.stats import Usage, oom_kills, read_usage
 
 if TYPE_CHECKING:
-    from wflo_prefect.sandbox.warm_pool import WarmPool
+    from wflo_prefect.sandbox.pool_source import WarmSource
 
 __all__ = ["DockerSandbox"]
 
@@ -107,7 +108,7 @@ class DockerSandbox:
     """
 
     def __init__(
-        self, config: SandboxConfig | None = None, *, pool: WarmPool | None = None
+        self, config: SandboxConfig | None = None, *, pool: WarmSource | None = None
     ) -> None:
         self.config = config or (pool.config if pool is not None else SandboxConfig())
         if pool is not None and pool.config != self.config:
@@ -378,7 +379,7 @@ class DockerSandbox:
         env: Mapping[str, str] | None,
         shown: str,
     ) -> SandboxResult:
-        with self._lock:
+        with self._lock, sandbox_span(shown, self.config.image, self.config.runtime) as span:
             self._require_alive()
             limit = timeout if timeout is not None else self.config.timeout_seconds
             since = time.time()
@@ -390,6 +391,7 @@ class DockerSandbox:
                 self._kill()
             oom = self._oom_killed(outcome, since, before, after)
             result = self._result(outcome, before, after, oom)
+            record_sandbox_result(span, result)
             record_run(
                 result, command=shown, correlation=current_correlation(), image=self.config.image
             )

@@ -68,9 +68,8 @@ def identify(request: ApprovalRequestRecord, api_key: str | None) -> str | None:
     """The approver of ``request`` this API key belongs to, if any."""
     if not api_key:
         return None
-    principals: dict[str, dict[str, Any]] = request.settings.get("principals", {})
-    for name, entry in principals.items():
-        if key_matches(api_key, [str(h) for h in entry.get("api_key_hashes", [])]):
+    for name, entry in request.policy.principals.items():
+        if key_matches(api_key, entry.api_key_hashes):
             return name
     return None
 

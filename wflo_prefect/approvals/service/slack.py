@@ -25,16 +25,15 @@ from wflo_prefect.approvals.events import refused
 from wflo_prefect.approvals.settings import get_approval_settings
 from wflo_prefect.approvals.settle import decide
 from wflo_prefect.ledger import get_ledger
-from wflo_prefect.ledger.approvals import ApprovalRequestRecord
+from wflo_prefect.ledger.approvals import ApprovalRequestRecord, RequestPolicy
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["slack"])
 
 
-def _approver_for(settings: dict[str, Any], slack_id: str) -> str | None:
-    principals: dict[str, dict[str, Any]] = settings.get("principals", {})
-    return next((n for n, p in principals.items() if p.get("slack_id") == slack_id), None)
+def _approver_for(policy: RequestPolicy, slack_id: str) -> str | None:
+    return next((n for n, p in policy.principals.items() if p.slack_id == slack_id), None)
 
 
 def _signed(secret: str, body: bytes, timestamp: str, signature: str) -> bool:
@@ -114,7 +113,7 @@ def _decide_click(slack_user: str, action: dict[str, Any], value: dict[str, Any]
             None, "unknown_request", "No such approval request", actor=actor, claimed_id=claimed
         )
         return {"ok": False, "reason": "unknown_request"}
-    approver = _approver_for(stored.settings, slack_user)
+    approver = _approver_for(stored.policy, slack_user)
     if approver is None:
         _refuse(
             stored,

@@ -16,6 +16,7 @@ from wflo_prefect.costs.clients._cohere import instrument_cohere
 from wflo_prefect.costs.clients._google import instrument_google
 from wflo_prefect.costs.clients._stainless import Meter, instrument_stainless
 from wflo_prefect.costs.routing import ModelRouting
+from wflo_prefect.costs.tokens import warm_up
 from wflo_prefect.errors import InvalidArgumentError
 
 __all__ = ["instrument"]
@@ -63,6 +64,7 @@ def instrument(
             "use metered_call(...) or record_llm_usage(...)",
             docs="costs.md#capturing-calls",
         )
+    warm_up(provider)
     if provider in ("google", "cohere"):
         if cache is not None or routing is not None:
             raise InvalidArgumentError(

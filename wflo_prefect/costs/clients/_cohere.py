@@ -16,8 +16,10 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
-from wflo_prefect.costs.clients._usage import TokenUsage, as_int, field, input_tokens_estimate
+from wflo_prefect.costs.clients._bound import input_bound
+from wflo_prefect.costs.clients._usage import TokenUsage, as_int, field
 from wflo_prefect.costs.metering import MeteredCall, start_call
+from wflo_prefect.costs.output_limits import output_limit
 from wflo_prefect.costs.settings import get_cost_settings
 
 __all__ = ["instrument_cohere"]
@@ -36,10 +38,11 @@ def _start(path: Any, method: str, body: Any) -> MeteredCall | None:
     if not isinstance(model, str):
         return None
     settings = get_cost_settings()
-    inputs = input_tokens_estimate(
-        sent, ("messages", "tools", "documents"), settings.chars_per_token
+    inputs = input_bound(sent, ("messages", "tools", "documents"), "cohere", model).tokens
+    limit = sent.get("max_tokens") or output_limit(
+        "cohere", model, settings.default_max_output_tokens
     )
-    max_output = int(sent.get("max_tokens") or settings.default_max_output_tokens)
+    max_output = int(limit)
     return start_call("cohere", model, input_tokens=inputs, max_output_tokens=max_output)
 
 

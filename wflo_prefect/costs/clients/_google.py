@@ -18,13 +18,14 @@ import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from wflo_prefect.costs.clients._bound import input_bound
 from wflo_prefect.costs.clients._usage import (
     TokenUsage,
     as_int,
     field,
-    input_tokens_estimate,
 )
 from wflo_prefect.costs.metering import MeteredCall, start_call
+from wflo_prefect.costs.output_limits import output_limit
 from wflo_prefect.costs.settings import get_cost_settings
 
 __all__ = ["instrument_google"]
@@ -43,15 +44,13 @@ def _start(path: str, body: dict[str, Any]) -> MeteredCall | None:
     if model is None:
         return None
     settings = get_cost_settings()
-    inputs = input_tokens_estimate(
-        body,
-        ("contents", "systemInstruction", "system_instruction", "tools"),
-        settings.chars_per_token,
-    )
+    keys = ("contents", "systemInstruction", "system_instruction", "tools")
+    inputs = input_bound(body, keys, "google", model).tokens
     config = body.get("generationConfig") or body.get("generation_config") or {}
     limit = field(config, "maxOutputTokens") or field(config, "max_output_tokens")
     candidates = field(config, "candidateCount") or 1
-    max_output = int(limit or settings.default_max_output_tokens) * int(candidates)
+    most = limit or output_limit("google", model, settings.default_max_output_tokens)
+    max_output = int(most) * int(candidates)
     return start_call("google", model, input_tokens=inputs, max_output_tokens=max_output)
 
 

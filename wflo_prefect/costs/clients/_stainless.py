@@ -28,6 +28,7 @@ from wflo_prefect.costs.clients._usage import TokenUsage
 from wflo_prefect.costs.metering import MeteredCall, record_cached_call, start_call
 from wflo_prefect.costs.routing import ModelRouting
 from wflo_prefect.costs.settings import get_cost_settings
+from wflo_prefect.observability import genai
 
 __all__ = ["Meter", "instrument_stainless"]
 
@@ -77,6 +78,8 @@ def _settle(call: MeteredCall, usage: TokenUsage | None, request_id: str | None)
         cache_write_tokens=usage.cache_write_tokens,
         model=usage.model,
         request_id=request_id,
+        details=usage.details,
+        service_tier=usage.service_tier,
     )
 
 
@@ -106,7 +109,7 @@ def _prepare(meter: Meter, options: Any, stream: bool) -> _Prepared | None:
             prepared.cached_result = hit.result
             return prepared
     settings = get_cost_settings()
-    estimate = endpoint.estimate(body, settings.chars_per_token, settings.default_max_output_tokens)
+    estimate = endpoint.estimate(body, settings.default_max_output_tokens)
     model = estimate.model
     if meter.routing is not None:
         model = meter.routing.target(estimate.model, current_attribution())
@@ -126,6 +129,9 @@ def _prepare(meter: Meter, options: Any, stream: bool) -> _Prepared | None:
         input_tokens=estimate.input_tokens,
         max_output_tokens=estimate.max_output_tokens,
         requested_model=estimate.model if model != estimate.model else None,
+        details=estimate.details,
+        service_tier=estimate.service_tier,
+        cache_write_tokens=estimate.cache_write_tokens,
     )
     return prepared
 
@@ -133,6 +139,7 @@ def _prepare(meter: Meter, options: Any, stream: bool) -> _Prepared | None:
 def _complete(meter: Meter, prepared: _Prepared, result: Any, parsed: Any) -> None:
     call = prepared.call
     assert call is not None
+    genai.note_response(call.span, parsed)
     _settle(call, prepared.endpoint.usage_of(parsed), _request_id(result))
     entry = call.entry
     if (
@@ -159,13 +166,17 @@ def _wrap_stream(stream: Any, endpoint: Endpoint, call: MeteredCall, injected: b
     acc = TokenUsage()
     rid = _request_id(stream)
 
+    reasons: list[str] = []
+
     def metered() -> Generator[Any, None, None]:
         try:
             for item in original:
+                genai.stream_finish_reasons(item, reasons)
                 if not endpoint.observe(item, acc, injected):
                     yield item
         finally:
             if not call.closed:
+                genai.note_finish_reasons(call.span, reasons)
                 _settle(call, acc, rid)
 
     generator = metered()
@@ -188,13 +199,17 @@ def _wrap_async_stream(stream: Any, endpoint: Endpoint, call: MeteredCall, injec
     acc = TokenUsage()
     rid = _request_id(stream)
 
+    reasons: list[str] = []
+
     async def metered() -> AsyncGenerator[Any, None]:
         try:
             async for item in original:
+                genai.stream_finish_reasons(item, reasons)
                 if not endpoint.observe(item, acc, injected):
                     yield item
         finally:
             if not call.closed:
+                genai.note_finish_reasons(call.span, reasons)
                 await run_off_loop(_settle, call, acc, rid)
 
     generator = metered()

@@ -1,21 +1,18 @@
 """Request estimates and response usage, read from the providers' JSON shapes.
 
-Input tokens are estimated before sending as ``ceil(characters / chars_per_token)``
-over the request's text (``chars_per_token`` defaults to 4, the usual rule of thumb
-for English with OpenAI's and Anthropic's tokenizers; inline base64 data is skipped).
-It is an approximation: the actual usage the provider reports is what is settled.
+A request's estimate is an upper bound of its tokens (see
+:mod:`wflo_prefect.costs.clients._bound`); the usage the provider reports is what
+is settled.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
-__all__ = ["Estimate", "TokenUsage", "count_text_chars", "field", "input_tokens_estimate"]
-
-_SKIPPED_KEYS = frozenset({"model", "data", "image_url", "file_data", "stream_options"})
+__all__ = ["Estimate", "TokenUsage", "as_int", "field"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +22,12 @@ class Estimate:
     model: str
     input_tokens: int
     max_output_tokens: int
+    #: Usage details of the worst case (``input_audio_tokens``, ``output_audio_tokens``).
+    details: dict[str, int] = dataclass_field(default_factory=dict)
+    #: The service tier the request asks for (OpenAI ``service_tier``).
+    service_tier: str | None = None
+    #: Of ``input_tokens``, those that may be written to the provider's cache.
+    cache_write_tokens: int = 0
 
 
 @dataclass(slots=True)
@@ -35,6 +38,9 @@ class TokenUsage:
     output_tokens: int = 0
     cached_input_tokens: int = 0
     cache_write_tokens: int = 0
+    #: Usage details genai-prices prices (``cache_write_1h_tokens``, ``input_audio_tokens``...).
+    details: dict[str, int] = dataclass_field(default_factory=dict)
+    service_tier: str | None = None
     model: str | None = None
     request_id: str | None = None
     seen: bool = False
@@ -51,23 +57,6 @@ def field(obj: Any, *path: str) -> Any:
         else:
             current = getattr(current, name, None)
     return current
-
-
-def count_text_chars(value: Any) -> int:
-    """Characters of text in a request body (strings in nested lists and objects)."""
-    if isinstance(value, str):
-        return 0 if value.startswith("data:") else len(value)
-    if isinstance(value, Mapping):
-        return sum(count_text_chars(v) for k, v in value.items() if k not in _SKIPPED_KEYS)
-    if isinstance(value, (list, tuple)):
-        return sum(count_text_chars(v) for v in value)
-    return 0
-
-
-def input_tokens_estimate(body: Mapping[str, Any], keys: tuple[str, ...], per_token: int) -> int:
-    """Estimated input tokens of the request fields ``keys``."""
-    chars = sum(count_text_chars(body.get(k)) for k in keys)
-    return math.ceil(chars / per_token)
 
 
 def as_int(value: Any) -> int:

@@ -18,8 +18,9 @@ from urllib.parse import urlsplit
 import anyio.abc
 from prefect.settings import PREFECT_API_URL
 from prefect.utilities.asyncutils import run_sync_in_worker_thread
-from prefect_docker.worker import DockerWorker, DockerWorkerResult
+from prefect_docker.worker import DockerWorkerResult
 
+from wflo_prefect._prefect_compat import docker_worker_base
 from wflo_prefect.sandbox.config import SandboxConfig
 from wflo_prefect.sandbox.egress import Egress, open_egress
 from wflo_prefect.sandbox.errors import SandboxConfigError
@@ -87,7 +88,7 @@ def api_endpoint(url: str) -> str:
     return f"{parts.hostname}:{port}"
 
 
-class DockerSandboxWorker(DockerWorker):  # type: ignore[misc]
+class DockerSandboxWorker(docker_worker_base()):  # type: ignore[misc]
     """Runs each flow run in a hardened Docker container (``--type docker-sandbox``)."""
 
     type = "docker-sandbox"
@@ -133,7 +134,7 @@ class DockerSandboxWorker(DockerWorker):  # type: ignore[misc]
             network_enabled=True,
             allowed_hosts=(api_endpoint(url),),
         )
-        client = self._get_client()
+        client = self.docker_client()
         return open_egress(client, proxy_config, sandbox_id=run_id)
 
     def _remove_after_exit(self, run_id: str, egress: Egress | None) -> None:
@@ -141,7 +142,7 @@ class DockerSandboxWorker(DockerWorker):  # type: ignore[misc]
 
         # Found by this run's own label: prefect-docker renames the container on a name
         # conflict, and another run may carry the same name.
-        client = self._get_client()
+        client = self.docker_client()
         selector = {"label": [f"{LABEL_ID}={run_id}", f"{LABEL_ROLE}=flow-run"]}
         for container in client.containers.list(all=True, filters=selector):
             with contextlib.suppress(NotFound):
@@ -158,13 +159,13 @@ class DockerSandboxWorker(DockerWorker):  # type: ignore[misc]
         except ImageNotFound:
             # prefect-docker pulls after building the settings; the tmpfs over declared
             # volumes must be known before, so pull now (it then finds the image here).
-            self._pull_image(docker_client, configuration)
+            self.pull_image(docker_client, configuration)
             image = docker_client.images.get(configuration.image)
         return dict(image.attrs["Config"].get("Volumes") or {})
 
-    def _build_container_settings(self, docker_client: Any, configuration: Any) -> dict[str, Any]:
+    def container_settings(self, docker_client: Any, configuration: Any) -> dict[str, Any]:
         """prefect-docker's settings, with the hardening laid over them."""
-        settings: dict[str, Any] = super()._build_container_settings(docker_client, configuration)
+        settings: dict[str, Any] = super().container_settings(docker_client, configuration)
         config = sandbox_config_for(configuration)
         hardened = hardened_host_config(config)
         hardened["tmpfs"] = {
