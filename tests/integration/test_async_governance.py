@@ -118,12 +118,15 @@ def test_gather_of_ten_gated_tasks_waits_for_ten_decisions_at_once(ledger: Ledge
     def ten_pending() -> list[Any]:
         pending = ledger.approvals.list_requests(status="pending")
         found = [r for r in pending if r.action == "run task publish"]
-        # Each gate listens for the push that wakes it (its waiter's address).
-        waiting = all(r.settings.get("waiter", {}).get("wake") for r in found)
+        # Each gate listens for the push that wakes it (its waiter row's address).
+        waiters = [ledger.approvals.waiter(r.id) for r in found]
+        waiting = all(w is not None and w.wake for w in waiters)
         return found if len(found) == 10 and waiting else []
 
     requests = wait_for(ten_pending, timeout=120, what="ten pending approval requests")
     assert sorted(r.details["n"] for r in requests) == list(range(10))
+    # One gate paused the run; the nine opened while it waits wait on the ledger.
+    assert sorted(r.policy.mode for r in requests) == ["await"] * 9 + ["pause"]
     random.Random(13).shuffle(requests)
 
     # The first decision resumes its task alone; the other nine keep waiting.
@@ -206,7 +209,8 @@ def test_async_flow_suspends_and_passes_when_rescheduled(ledger: Ledger) -> None
         settled = ledger.approvals.get(request.id)
         assert settled is not None
         assert settled.status == "approved"
-        assert settled.settings.get("applied") is True
+        assert settled.applied_at is not None
+        assert settled.applied_by == "gate"
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -15,8 +15,9 @@ wait at many (``asyncio.gather`` of ten gated tasks). So, per flow run and proce
   push that wflo's decision path sends (CLI, API service, Slack, links, e-mail;
   the same path every decision takes), with a slow poll as a safety net, and
   applies its own deadlines, escalations and ``on_timeout``. These requests are
-  marked ``mode: "await"``: deciding them never resumes the paused run (which
-  belongs to the first gate).
+  made with ``mode="await"`` in their frozen policy: deciding them never resumes
+  the paused run (which belongs to the first gate). Each beats its own waiter row,
+  with the address the push wakes it at.
 
 Each gate is settled independently: deciding one lets its task go on at once.
 """
@@ -34,20 +35,19 @@ from prefect.context import FlowRunContext, TaskRunContext
 from wflo_prefect._offload import run_off_loop
 from wflo_prefect.approvals.decision import ApprovalDecision
 from wflo_prefect.approvals.digest import canonical_details, digest_of
-from wflo_prefect.approvals.errors import ApprovalRejected, ApprovalTimeout
 from wflo_prefect.approvals.gate import _outcome, _settled, open_request, run_gate
 from wflo_prefect.approvals.notify import notify_all
 from wflo_prefect.approvals.policy import ApprovalPolicy
-from wflo_prefect.approvals.request import waiter_info
 from wflo_prefect.approvals.waiter import Waiter
 from wflo_prefect.ledger import get_ledger
+from wflo_prefect.ledger.approval_records import ApprovalVoteRecord, WaitMode
 from wflo_prefect.ledger.approvals import ApprovalRequestRecord
 from wflo_prefect.observability.tracing import get_tracer
 
 __all__ = ["AWAIT_MODE", "arun_gate"]
 
-#: ``settings["mode"]`` of a request whose gate waits in the ledger, the run not paused.
-AWAIT_MODE = "await"
+#: ``policy.mode`` of a request whose gate waits in the ledger, the run not paused.
+AWAIT_MODE: WaitMode = "await"
 
 # Flow runs an async gate of this process has paused (and waits on) right now.
 _pausing: set[str] = set()
@@ -89,10 +89,6 @@ class _Poked(asyncio.DatagramProtocol):
         self.woke.set()
 
 
-def _await_waiter(wake: str) -> dict[str, Any]:
-    return waiter_info(wake)
-
-
 async def _ledger_gate(
     action: str, details: Mapping[str, Any] | None, policy: ApprovalPolicy, flow_run_id: Any
 ) -> ApprovalDecision:
@@ -104,7 +100,6 @@ async def _ledger_gate(
         lambda: _Poked(woke), local_addr=("127.0.0.1", 0)
     )
     wake = "127.0.0.1:{}".format(transport.get_extra_info("sockname")[1])
-    repo = get_ledger().approvals
     try:
         with get_tracer().start_as_current_span(
             f"wflo.approval {action}", record_exception=False, set_status_on_exception=False
@@ -112,20 +107,23 @@ async def _ledger_gate(
             span.set_attribute("wflo.approval.digest", digest)
             span.set_attribute("wflo.approval.wait", AWAIT_MODE)
 
-            def opened() -> ApprovalRequestRecord:
-                request = open_request(
-                    action, plain, digest, policy, str(flow_run_id), _await_waiter(wake)
-                )
-                repo.touch(request.id, mode=AWAIT_MODE, waiter=_await_waiter(wake))
-                return repo.get(request.id) or request
-
-            request = await run_off_loop(opened)
+            request = await run_off_loop(
+                open_request,
+                action,
+                plain,
+                digest,
+                policy,
+                str(flow_run_id),
+                mode=AWAIT_MODE,
+                wake=wake,
+            )
             span.set_attribute("wflo.approval.request_id", request.id)
             waiter = Waiter(request, policy, flow_run_id)
+            waiter.wake = wake
             if request.status == "pending":
                 if request.tier == 0:
                     await run_off_loop(notify_all, request, waiter.tiers[0], 0)
-                request = await _await_settled(waiter, woke, wake)
+                request = await _await_settled(waiter, woke)
             span.set_attribute("wflo.approval.status", request.status)
 
             return await run_off_loop(_decided, request, waiter)
@@ -154,21 +152,26 @@ async def _suspending_gate(
 
 
 def _decided(request: ApprovalRequestRecord, waiter: Waiter) -> ApprovalDecision:
+    """Apply the settled request, as the sync gate does: the decision built once."""
     repo = get_ledger().approvals
-    try:
-        decision = _outcome(request)
-    except (ApprovalRejected, ApprovalTimeout) as exc:
-        decision = getattr(exc, "decision", None) or ApprovalDecision.from_ledger(
-            request, repo.votes(request.id)
-        )
-        _settled(request, waiter.tiers, decision)
-        raise
+    decision = waiter.decision
+    if decision is None:
+        found = repo.with_votes(request.id)
+        votes: list[ApprovalVoteRecord] = []
+        if found is not None:
+            request, votes = found
+        decision = ApprovalDecision.from_ledger(request, votes)
+    repo.mark_applied(request.id, "gate")
     _settled(request, waiter.tiers, decision)
-    return decision
+    return _outcome(request, decision)
 
 
-async def _await_settled(waiter: Waiter, woke: asyncio.Event, wake: str) -> ApprovalRequestRecord:
-    """Wait until the request is settled: a push, the slow poll, or its deadline."""
+async def _await_settled(waiter: Waiter, woke: asyncio.Event) -> ApprovalRequestRecord:
+    """Wait until the request is settled: a push, the slow poll, or its deadline.
+
+    Heartbeats go to the request's waiter row (``Waiter.heartbeat``), with the
+    address the decision path's push wakes this gate at.
+    """
     repo = get_ledger().approvals
     settings = waiter.settings
     request_id = waiter.request.id
@@ -185,6 +188,6 @@ async def _await_settled(waiter: Waiter, woke: asyncio.Event, wake: str) -> Appr
         if current.status != "pending":
             waiter.request = current
             return current
-        await run_off_loop(repo.touch, request_id, waiter=_await_waiter(wake))
+        await run_off_loop(waiter.heartbeat)
         if waiter.seconds_to_deadline() <= 0 and await run_off_loop(waiter.on_deadline):
             return waiter.request

@@ -32,7 +32,7 @@ def _next_attempt(request: ApprovalRequestRecord, attempt: int) -> ApprovalReque
         request.id,
         from_statuses=["pending"],
         keyset=f"suspended-wflo-{request.id}-{attempt}",
-        settings={"suspend_attempt": attempt},
+        suspend_attempt=attempt,
     ) or (repo.get(request.id) or request)
 
 
@@ -51,7 +51,7 @@ async def asuspend_until_settled(
 ) -> ApprovalRequestRecord:
     """Suspend the run (the process exits) until the request is settled (async flows)."""
     while True:
-        attempt = int(request.settings.get("suspend_attempt", 0))
+        attempt = request.suspend_attempt
         if attempt == 0:
             # The process exits when the run suspends: deliver before that.
             await run_off_loop(notify_all, request, waiter.tiers[0], 0, background=False)
