@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import importlib
-import math
 from types import ModuleType
 from typing import Any
 
-from wflo_prefect.costs.clients._usage import count_text_chars
+from wflo_prefect.costs.clients._bound import input_bound
 from wflo_prefect.errors import ConfigurationError
 
 __all__ = ["estimate_input_tokens", "max_output_tokens", "require"]
@@ -26,17 +25,16 @@ def require(module: str, extra: str) -> ModuleType:
         ) from exc
 
 
-def estimate_input_tokens(value: Any) -> int:
-    """Input tokens of a request's text (messages as JSON-able data), estimated.
+def estimate_input_tokens(value: Any, provider: str, model: str) -> int:
+    """Input tokens of a request's content (messages and tools as JSON-able data), at most.
 
-    ``ceil(characters / chars_per_token)``, as wflo's instrumented clients estimate
-    (``PREFECT_INTEGRATIONS_WFLO_COSTS_CHARS_PER_TOKEN``); the usage the provider
-    reports is what is settled.
+    Counted as wflo's instrumented clients count a request before it is sent
+    (:func:`wflo_prefect.costs.clients._bound.input_bound`: each piece of text with
+    the provider's tokenizer or its conservative bound, images and audio at their
+    allowance); the usage the provider reports is what is settled. Counting may
+    load a tokenizer vocabulary: call it off the event loop.
     """
-    from wflo_prefect.costs.settings import get_cost_settings
-
-    per_token = get_cost_settings().chars_per_token
-    return max(1, math.ceil(count_text_chars(value) / per_token))
+    return input_bound({"input": value}, ("input",), provider, model).tokens
 
 
 def max_output_tokens(requested: Any) -> int:

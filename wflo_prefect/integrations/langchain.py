@@ -107,10 +107,11 @@ class WfloCallbackHandler(BaseCallbackHandler):
         if isinstance(tools, Sequence):
             text.append(list(tools))
         limit = meta.get("ls_max_tokens") or params.get("max_tokens")
+        price_provider = _PROVIDERS.get(str(provider), str(provider))
         call = start_call(
-            _PROVIDERS.get(str(provider), str(provider)),
+            price_provider,
             str(model),
-            input_tokens=estimate_input_tokens(text),
+            input_tokens=estimate_input_tokens(text, price_provider, str(model)),
             max_output_tokens=max_output_tokens(limit),
         )
         with self._lock:

@@ -88,7 +88,9 @@ def _start(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[MeteredCall, 
     call = start_call(
         provider,
         bare,
-        input_tokens=estimate_input_tokens([params.get("messages"), params.get("tools")]),
+        input_tokens=estimate_input_tokens(
+            [params.get("messages"), params.get("tools")], provider, bare
+        ),
         max_output_tokens=max_output_tokens(limit),
     )
     if params.get("stream"):

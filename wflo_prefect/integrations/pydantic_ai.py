@@ -114,13 +114,19 @@ class WfloModel(WrapperModel):
     ) -> MeteredCall:
         settings: Mapping[str, Any] = model_settings or {}
         limit = max_output_tokens(settings.get("max_tokens"))
-        return await run_off_loop(
-            start_call,
-            self.price_provider,
-            self.wrapped.model_name,
-            input_tokens=estimate_input_tokens(_request_text(messages, parameters)),
-            max_output_tokens=limit,
-        )
+        provider, model = self.price_provider, self.wrapped.model_name
+        text = _request_text(messages, parameters)
+
+        def start() -> MeteredCall:
+            # Counting the input may load a tokenizer: off the event loop, with the hold.
+            return start_call(
+                provider,
+                model,
+                input_tokens=estimate_input_tokens(text, provider, model),
+                max_output_tokens=limit,
+            )
+
+        return await run_off_loop(start)
 
     async def request(
         self,
