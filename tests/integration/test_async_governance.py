@@ -128,6 +128,10 @@ def test_gather_of_ten_gated_tasks_waits_for_ten_decisions_at_once(ledger: Ledge
     # One gate paused the run; the nine opened while it waits wait on the ledger.
     assert sorted(r.policy.mode for r in requests) == ["await"] * 9 + ["pause"]
     random.Random(13).shuffle(requests)
+    # Decide an awaited gate first: its decision must not resume the run another
+    # gate paused (that would hand the paused gate an answer it never got).
+    requests.sort(key=lambda r: r.policy.mode != "await")
+    paused = next(r for r in requests if r.policy.mode == "pause")
 
     # The first decision resumes its task alone; the other nine keep waiting.
     first = requests[0]
@@ -151,6 +155,14 @@ def test_gather_of_ten_gated_tasks_waits_for_ten_decisions_at_once(ledger: Ledge
     wait_for(first_task_completed, timeout=60, what="the first decided task to complete")
     still = {r.id for r in ledger.approvals.list_requests(status="pending")}
     assert {r.id for r in requests[1:]} <= still
+    # The run is still paused by the other gate, and nobody claimed resuming it.
+    run_state = read_state(first.flow_run_id or "")
+    assert run_state is not None
+    assert run_state.is_paused()
+    for settled_id in (first.id, paused.id):
+        found = ledger.approvals.get(settled_id)
+        assert found is not None
+        assert found.resumed_at is None
 
     denied = requests[1]
     decide(denied.id, Vote("erin", False, denied.digest, "api", comment="not this one"))
