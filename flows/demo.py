@@ -85,20 +85,22 @@ def demo_rollback(work: Path) -> str:
 
 
 def demo_budget(work: Path) -> str:
-    """A per-run budget halts a research agent before the overrunning request is sent."""
+    """A per-run budget halts an async pydantic-ai research agent before it overspends."""
     section("4. Cost governance: a $0.03 budget halts the run before the overrunning call is sent")
-    from flows import budgeted_research as research
+    import asyncio
+
+    from flows import research_agent as research
 
     server = research._offline_server()  # the local OpenAI stand-in, when no API key is set
     try:
-        state = research.budgeted_research(research.QUESTIONS, return_state=True)
+        state = asyncio.run(research.research_agent(research.QUESTIONS, return_state=True))
     finally:
         if server is not None:
             server.stop()  # type: ignore[attr-defined]
     sent = len(server.requests) if server is not None else None  # type: ignore[attr-defined]
     console.print(f"run ended [bold]{state.name}[/bold]: {state.message}")
     if sent is not None:
-        console.print(f"requests the LLM server received: {sent} of {len(research.QUESTIONS)}")
+        console.print(f"requests the LLM server received: {sent}")
     from wflo_prefect.ledger import get_ledger
 
     spent = get_ledger().costs.entries(flow_run_id=str(state.state_details.flow_run_id))

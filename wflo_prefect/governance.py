@@ -14,7 +14,12 @@ from __future__ import annotations
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    nullcontext,
+)
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
@@ -124,7 +129,9 @@ class Guard(ABC):
         """A context manager entered before the function runs and left after it."""
 
     def around_async(self, call: GovernedCall, value: Any) -> AbstractAsyncContextManager[None]:
-        """The async variant; by default the sync context manager, entered in the loop."""
+        """The async variant; by default the sync context manager, entered and left in a
+        worker thread so its blocking work (ledger writes, approval waits) never stops
+        the event loop (see :mod:`wflo_prefect._offload`)."""
         return _as_async(self.around(call, value))
 
 
@@ -140,15 +147,21 @@ class ExecutingGuard(Guard):
         """Run ``call.fn(*call.args, **call.kwargs)`` and return its result."""
 
     async def execute_async(self, call: GovernedCall, value: Any) -> Any:
-        """Run an async function's call; by default in a worker thread."""
-        import anyio.to_thread
+        """Run an async function's call; by default in a worker thread (the Docker SDK
+        and other executors block)."""
+        from wflo_prefect._offload import run_off_loop
 
-        return await anyio.to_thread.run_sync(self.execute, call, value)
+        return await run_off_loop(self.execute, call, value)
 
 
 @asynccontextmanager
 async def _as_async(cm: AbstractContextManager[None]) -> AsyncIterator[None]:
-    with cm:
+    if isinstance(cm, nullcontext):
+        yield
+        return
+    from wflo_prefect._offload import offloaded
+
+    async with offloaded(cm):
         yield
 
 

@@ -153,14 +153,17 @@ def _logs_once(stack: Stack, flow_run_id: str, needle: str, timeout: float = 120
     return _logs(stack, flow_run_id)
 
 
-def test_prefect_deploy_all_creates_the_three_agents(stack: Stack) -> None:
+def test_prefect_deploy_all_creates_the_agents_and_the_recovery_flows(stack: Stack) -> None:
     """Each deployment is on its pool; the sandboxed one uses the pool's default image."""
     found = httpx.post(f"{_api(stack)}/deployments/filter", json={}, timeout=30).json()
     pools = {d["name"]: d["work_pool_name"] for d in found}
     assert pools == {
+        "research-report": "wflo-process",
         "research-agent": "wflo-process",
         "code-agent-sandboxed": "wflo-sandbox",
         "reviewed-cleanup": "wflo-process",
+        "wflo-recover-run": "wflo-process",
+        "wflo-compensation-sweep": "wflo-process",
     }
     sandboxed = next(d for d in found if d["name"] == "code-agent-sandboxed")
     assert "image" not in (sandboxed["job_variables"] or {})
@@ -178,7 +181,7 @@ def test_the_agents_run_through_their_workers_with_approvals_from_the_service(
         llm_env = {"OPENAI_BASE_URL": f"{llm.url}/v1", "OPENAI_API_KEY": "sk-stack-e2e"}
         research = _start(
             stack,
-            "research-agent/research-agent",
+            "research-report/research-report",
             {"publish_dir": str(tmp_path / "reports"), "topic": "stack e2e"},
             llm_env,
         )

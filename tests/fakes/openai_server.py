@@ -18,7 +18,21 @@ _ids = itertools.count(1)
 
 
 class FakeOpenAI(FakeLLMServer):
-    """The fake OpenAI API (mount the client at ``server.url + '/v1'``)."""
+    """The fake OpenAI API (mount the client at ``server.url + '/v1'``).
+
+    Chat completions answer "Hello!", or, while ``script`` holds assistant messages
+    (e.g. with ``tool_calls``), the next of those (non-streamed requests).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.script: list[dict[str, Any]] = []
+
+    def _next_message(self) -> dict[str, Any]:
+        with self._lock:
+            if self.script:
+                return {"role": "assistant", "content": None, "refusal": None, **self.script.pop(0)}
+        return {"role": "assistant", "content": "Hello!", "refusal": None}
 
     def _usage_chat(self, body: dict[str, Any]) -> tuple[int, int]:
         prompt = count_tokens(body.get("messages", []))
@@ -61,6 +75,7 @@ class FakeOpenAI(FakeLLMServer):
         }
         base = {"id": f"chatcmpl-{n}", "created": int(time.time()), "model": body["model"]}
         if not body.get("stream"):
+            message = self._next_message()
             return Reply(
                 json_body={
                     **base,
@@ -68,9 +83,9 @@ class FakeOpenAI(FakeLLMServer):
                     "choices": [
                         {
                             "index": 0,
-                            "message": {"role": "assistant", "content": "Hello!", "refusal": None},
+                            "message": message,
                             "logprobs": None,
-                            "finish_reason": "stop",
+                            "finish_reason": "tool_calls" if message.get("tool_calls") else "stop",
                         }
                     ],
                     "usage": usage,

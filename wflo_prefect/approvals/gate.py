@@ -15,7 +15,6 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-import anyio.to_thread
 from prefect.context import FlowRunContext, TaskRunContext
 from pydantic import ValidationError
 
@@ -34,12 +33,19 @@ from wflo_prefect.approvals.suspend import suspend_until_settled
 from wflo_prefect.approvals.waiter import Waiter
 from wflo_prefect.errors import InvalidArgumentError
 from wflo_prefect.ledger import get_ledger
+from wflo_prefect.ledger.approval_records import WaitMode
 from wflo_prefect.ledger.approvals import ApprovalRequestRecord
 from wflo_prefect.observability.correlation import current_correlation
 from wflo_prefect.observability.logging import get_logger
 from wflo_prefect.observability.tracing import get_tracer
 
-__all__ = ["arequire_approval", "require_approval", "run_gate"]
+__all__ = [
+    "approval_policy",
+    "arequire_approval",
+    "open_request",
+    "require_approval",
+    "run_gate",
+]
 
 _log = get_logger("approvals")
 
@@ -86,6 +92,39 @@ def require_approval(
         ApprovalRejected: an approver rejected (or timeout with ``on_timeout="reject"``).
         ApprovalTimeout: nobody decided in time (``on_timeout="fail"``/``"escalate"``).
     """
+    policy = approval_policy(
+        action,
+        approvers=approvers,
+        principals=principals,
+        quorum=quorum,
+        timeout=timeout,
+        on_timeout=on_timeout,
+        escalation=escalation,
+        notify=notify,
+        expires_after=expires_after,
+        allow_self_approval=allow_self_approval,
+        requested_by=requested_by,
+        suspend=suspend,
+    )
+    return run_gate(action, details, policy)
+
+
+def approval_policy(
+    action: str,
+    *,
+    approvers: Sequence[str] = (),
+    principals: Approvers | str | None = None,
+    quorum: int = 1,
+    timeout: float | timedelta | None = 3600,
+    on_timeout: OnTimeout = "reject",
+    escalation: Sequence[EscalationTier | Mapping[str, Any]] = (),
+    notify: Sequence[ApprovalChannel] = (),
+    expires_after: float | timedelta | None = None,
+    allow_self_approval: bool = False,
+    requested_by: str | None = None,
+    suspend: bool = False,
+) -> ApprovalPolicy:
+    """The :class:`ApprovalPolicy` of :func:`require_approval`'s keywords (validated)."""
     try:
         tiers = [
             EscalationTier.model_validate(t) if isinstance(t, Mapping) else t for t in escalation
@@ -93,7 +132,7 @@ def require_approval(
     except ValidationError as exc:
         raise usage_error("require_approval(escalation=...)", exc, docs="approvals.md") from None
     # ApprovalPolicy raises InvalidArgumentError (a WfloError) for any bad argument.
-    policy = ApprovalPolicy(
+    return ApprovalPolicy(
         action=action,
         approvers=list(approvers),
         principals=principals,
@@ -107,17 +146,20 @@ def require_approval(
         requested_by=requested_by,
         suspend=suspend,
     )
-    return run_gate(action, details, policy)
 
 
-async def arequire_approval(action: str, **kwargs: Any) -> ApprovalDecision:
-    """:func:`require_approval` for async flows and tasks (waits in a worker thread)."""
-    import contextvars
-    import functools
+async def arequire_approval(
+    action: str, *, details: Mapping[str, Any] | None = None, **kwargs: Any
+) -> ApprovalDecision:
+    """:func:`require_approval` for async flows and tasks: awaited, the event loop runs on.
 
-    context = contextvars.copy_context()
-    call = functools.partial(require_approval, action, **kwargs)
-    return await anyio.to_thread.run_sync(context.run, call)
+    Takes :func:`require_approval`'s keywords. Many gates of one flow
+    (``asyncio.gather``) wait for their decisions at once, each settled on its own
+    (see :mod:`wflo_prefect.approvals.async_gate`).
+    """
+    from wflo_prefect.approvals.async_gate import arun_gate
+
+    return await arun_gate(action, details, approval_policy(action, **kwargs))
 
 
 def _outcome(request: ApprovalRequestRecord, decision: ApprovalDecision) -> ApprovalDecision:
@@ -157,24 +199,7 @@ def run_gate(
     ) as span:
         span.set_attribute("wflo.approval.digest", digest)
         repo = get_ledger().approvals
-        correlation = current_correlation()
-        request = repo.find_open(str(flow_run_id), correlation.task_run_id, digest)
-        if request is None:
-            request = create_request(action, plain, digest, policy)
-            announce(
-                "requested",
-                request,
-                actor=policy.requested_by,
-                payload={
-                    "approvers": request.approvers,
-                    "quorum": request.quorum,
-                    "details": plain,
-                    "deadline_at": request.deadline_at.isoformat() if request.deadline_at else None,
-                },
-            )
-            artifact.publish(request)
-        elif not policy.suspend:
-            beat(request.id)
+        request = open_request(action, plain, digest, policy, str(flow_run_id))
         span.set_attribute("wflo.approval.request_id", request.id)
         waiter = Waiter(request, policy, flow_run_id)
         if request.status == "pending" and policy.suspend:
@@ -187,6 +212,44 @@ def run_gate(
         repo.mark_applied(request.id, "gate")
         _settled(request, waiter.tiers, decision)
         return _outcome(request, decision)
+
+
+def open_request(
+    action: str,
+    plain: dict[str, Any],
+    digest: str,
+    policy: ApprovalPolicy,
+    flow_run_id: str,
+    *,
+    mode: WaitMode | None = None,
+    wake: str | None = None,
+) -> ApprovalRequestRecord:
+    """The open request of this run, task and digest (a retry), or a new one, announced.
+
+    ``mode`` is how the gate waits (stored in the request's frozen policy when it
+    is made; by default ``suspend`` or ``pause`` as the policy says). A waiting
+    (not suspending) gate is recorded as the request's waiter, with ``wake``.
+    """
+    repo = get_ledger().approvals
+    correlation = current_correlation()
+    request = repo.find_open(flow_run_id, correlation.task_run_id, digest)
+    if request is None:
+        request = create_request(action, plain, digest, policy, mode=mode, wake=wake)
+        announce(
+            "requested",
+            request,
+            actor=policy.requested_by,
+            payload={
+                "approvers": request.approvers,
+                "quorum": request.quorum,
+                "details": plain,
+                "deadline_at": request.deadline_at.isoformat() if request.deadline_at else None,
+            },
+        )
+        artifact.publish(request)
+    elif not policy.suspend:
+        beat(request.id, wake)
+    return request
 
 
 def _settled(

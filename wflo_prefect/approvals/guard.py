@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    contextmanager,
+)
 from typing import Any, Literal
 
 from wflo_prefect.approvals.gate import run_gate
@@ -45,6 +50,21 @@ class ApprovalGuard(Guard):
             action = policy.action or call.operation or f"run {call.kind} {call.name}"
             details = {"function": call.name, **call.bound_arguments()}
             run_gate(action, details, policy)
+            yield
+
+        return gate()
+
+    def around_async(self, call: GovernedCall, value: Any) -> AbstractAsyncContextManager[None]:
+        """The gate awaited: the event loop runs on while people decide."""
+        policy: ApprovalPolicy = value
+
+        @asynccontextmanager
+        async def gate() -> AsyncIterator[None]:
+            from wflo_prefect.approvals.async_gate import arun_gate
+
+            action = policy.action or call.operation or f"run {call.kind} {call.name}"
+            details = {"function": call.name, **call.bound_arguments()}
+            await arun_gate(action, details, policy)
             yield
 
         return gate()

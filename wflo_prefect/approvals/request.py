@@ -21,6 +21,7 @@ from wflo_prefect.ledger.approval_records import (
     PrincipalSnapshot,
     RequestPolicy,
     TierSnapshot,
+    WaitMode,
 )
 from wflo_prefect.ledger.models import utcnow
 from wflo_prefect.observability.correlation import current_correlation
@@ -71,8 +72,19 @@ def channel_list(items: Sequence[Any]) -> list[ApprovalChannel]:
 
 
 def create_request(
-    action: str, details: dict[str, Any], digest: str, policy: ApprovalPolicy
+    action: str,
+    details: dict[str, Any],
+    digest: str,
+    policy: ApprovalPolicy,
+    *,
+    mode: WaitMode | None = None,
+    wake: str | None = None,
 ) -> ApprovalRequestRecord:
+    """Store a new request; a waiting (not suspending) gate is its waiter, at ``wake``.
+
+    ``mode`` is how the gate will wait (see :data:`WaitMode`); by default
+    ``suspend`` or ``pause`` as the policy says.
+    """
     directory = _directory(policy)
     tiers = list(policy.escalation)
     if directory is not None:
@@ -115,7 +127,7 @@ def create_request(
         ],
         code_salt=new_code_salt(),
         correlation=correlation.as_dict(),
-        mode="suspend" if policy.suspend else "pause",
+        mode=mode or ("suspend" if policy.suspend else "pause"),
         channels=[
             saved_channel_refs(policy.notify),
             *(saved_channel_refs(t.notify) for t in tiers),
@@ -136,7 +148,7 @@ def create_request(
         policy=policy_snapshot,
     )
     if not policy.suspend:
-        beat(request.id)
+        beat(request.id, wake)
     return request
 
 

@@ -134,7 +134,10 @@ def settle_vote(
         if _alive(waiter):
             assert waiter is not None
             _wake_here(waiter)
-            resume_once(request, decision)
+            # An awaited async gate (approvals/async_gate.py) waits with its run not
+            # paused by it (another gate may have paused it): the push is all it needs.
+            if request.policy.mode != "await":
+                resume_once(request, decision)
         else:
             _finish_dead_run(request, decision)
     announce(

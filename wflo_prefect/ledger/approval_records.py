@@ -24,9 +24,16 @@ __all__ = [
     "Tally",
     "TierSnapshot",
     "VoteOutcome",
+    "WaitMode",
 ]
 
 PENDING = "pending"
+
+#: How a request's gate waits: ``pause`` (it paused the run, a decision resumes it),
+#: ``suspend`` (the run is suspended, no process held), or ``await`` (a later gate of
+#: an async run that waits on the ledger while another gate has the run paused: a
+#: decision only wakes it, never resumes the run).
+WaitMode = Literal["pause", "suspend", "await"]
 
 
 class PrincipalSnapshot(BaseModel):
@@ -66,7 +73,7 @@ class RequestPolicy(BaseModel):
     code_salt: str = ""
     #: The requesting run's correlation ids (for audit entries written elsewhere).
     correlation: dict[str, Any] = Field(default_factory=dict)
-    mode: Literal["pause", "suspend"] = "pause"
+    mode: WaitMode = "pause"
     #: ``slug/name`` of each tier's channels saved as blocks (None for inline ones).
     channels: list[list[str | None]] = Field(default_factory=list)
 

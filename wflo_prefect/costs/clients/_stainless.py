@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from wflo_prefect._offload import run_off_loop
 from wflo_prefect.costs.attribution import current_attribution
 from wflo_prefect.costs.caching import ResponseCache
 from wflo_prefect.costs.clients._providers import Endpoint, endpoint_for
@@ -209,7 +210,7 @@ def _wrap_async_stream(stream: Any, endpoint: Endpoint, call: MeteredCall, injec
         finally:
             if not call.closed:
                 genai.note_finish_reasons(call.span, reasons)
-                _settle(call, acc, rid)
+                await run_off_loop(_settle, call, acc, rid)
 
     generator = metered()
     stream._iterator = generator
@@ -240,7 +241,8 @@ def instrument_stainless(client: Any, meter: Meter) -> Any:
 
         @functools.wraps(original_request)
         async def arequest(cast_to: Any, options: Any, *args: Any, **kwargs: Any) -> Any:
-            prepared = _prepare(meter, options, bool(kwargs.get("stream")))
+            # Holds and settles write the ledger: off the event loop (wflo_prefect._offload).
+            prepared = await run_off_loop(_prepare, meter, options, bool(kwargs.get("stream")))
             if prepared is None:
                 return await original_request(cast_to, options, *args, **kwargs)
             if prepared.call is None:
@@ -252,11 +254,11 @@ def instrument_stainless(client: Any, meter: Meter) -> Any:
                     _wrap_async_stream(result, prepared.endpoint, call, prepared.injected)
                     return result
                 parsed = await result.parse() if _is_raw(result) else result
-                _complete(meter, prepared, result, parsed)
+                await run_off_loop(_complete, meter, prepared, result, parsed)
                 return result
             finally:
                 if not call.closed and not call.streaming:
-                    call.release()
+                    await run_off_loop(call.release)
 
         client.request = arequest
     else:
