@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2] / "wflo_prefect"
-PACKAGES = ("costs", "ledger", "sandbox")
+PACKAGES = ("approvals", "compensation", "costs", "ledger", "observability", "policies", "sandbox")
 MAX_LINES = 400
 
 

@@ -4,6 +4,7 @@
 on a governed flow or task. See docs/approvals.md.
 """
 
+from wflo_prefect.approvals.async_gate import arequire_approval
 from wflo_prefect.approvals.channels import (
     EmailApprovalChannel,
     PagerDutyApprovalChannel,
@@ -19,7 +20,7 @@ from wflo_prefect.approvals.errors import (
     ApprovalTimeout,
     DecisionRefused,
 )
-from wflo_prefect.approvals.gate import arequire_approval, require_approval
+from wflo_prefect.approvals.gate import require_approval
 from wflo_prefect.approvals.guard import ApprovalGuard
 from wflo_prefect.approvals.policy import ApprovalPolicy, EscalationTier
 from wflo_prefect.approvals.principals import Approvers, Principal, hash_api_key

@@ -35,7 +35,13 @@ from prefect.context import FlowRunContext, TaskRunContext
 from wflo_prefect._offload import run_off_loop
 from wflo_prefect.approvals.decision import ApprovalDecision
 from wflo_prefect.approvals.digest import canonical_details, digest_of
-from wflo_prefect.approvals.gate import _outcome, _settled, open_request, run_gate
+from wflo_prefect.approvals.gate import (
+    _outcome,
+    _settled,
+    approval_policy,
+    open_request,
+    run_gate,
+)
 from wflo_prefect.approvals.notify import notify_all
 from wflo_prefect.approvals.policy import ApprovalPolicy
 from wflo_prefect.approvals.waiter import Waiter
@@ -44,7 +50,7 @@ from wflo_prefect.ledger.approval_records import ApprovalVoteRecord, WaitMode
 from wflo_prefect.ledger.approvals import ApprovalRequestRecord
 from wflo_prefect.observability.tracing import get_tracer
 
-__all__ = ["AWAIT_MODE", "arun_gate"]
+__all__ = ["AWAIT_MODE", "arequire_approval", "arun_gate"]
 
 #: ``policy.mode`` of a request whose gate waits in the ledger, the run not paused.
 AWAIT_MODE: WaitMode = "await"
@@ -191,3 +197,15 @@ async def _await_settled(waiter: Waiter, woke: asyncio.Event) -> ApprovalRequest
         await run_off_loop(waiter.heartbeat)
         if waiter.seconds_to_deadline() <= 0 and await run_off_loop(waiter.on_deadline):
             return waiter.request
+
+
+async def arequire_approval(
+    action: str, *, details: Mapping[str, Any] | None = None, **kwargs: Any
+) -> ApprovalDecision:
+    """:func:`require_approval` for async flows and tasks: awaited, the event loop runs on.
+
+    Takes :func:`require_approval`'s keywords. Many gates of one flow
+    (``asyncio.gather``) wait for their decisions at once, each settled on its own
+    (see :mod:`wflo_prefect.approvals.async_gate`).
+    """
+    return await arun_gate(action, details, approval_policy(action, **kwargs))

@@ -41,7 +41,6 @@ from wflo_prefect.observability.tracing import get_tracer
 
 __all__ = [
     "approval_policy",
-    "arequire_approval",
     "open_request",
     "require_approval",
     "run_gate",
@@ -146,20 +145,6 @@ def approval_policy(
         requested_by=requested_by,
         suspend=suspend,
     )
-
-
-async def arequire_approval(
-    action: str, *, details: Mapping[str, Any] | None = None, **kwargs: Any
-) -> ApprovalDecision:
-    """:func:`require_approval` for async flows and tasks: awaited, the event loop runs on.
-
-    Takes :func:`require_approval`'s keywords. Many gates of one flow
-    (``asyncio.gather``) wait for their decisions at once, each settled on its own
-    (see :mod:`wflo_prefect.approvals.async_gate`).
-    """
-    from wflo_prefect.approvals.async_gate import arun_gate
-
-    return await arun_gate(action, details, approval_policy(action, **kwargs))
 
 
 def _outcome(request: ApprovalRequestRecord, decision: ApprovalDecision) -> ApprovalDecision:

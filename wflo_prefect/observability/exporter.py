@@ -92,7 +92,7 @@ class _Forward:
 
 def exported_registry(*, ledger: bool | None = None) -> CollectorRegistry:
     """The registry a scrape of wflo's port reads (see the module docstring)."""
-    from wflo_prefect.observability.metrics import REGISTRY
+    from wflo_prefect.observability.registry import REGISTRY
 
     exported = CollectorRegistry(auto_describe=False)
     path = multiproc_dir()

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import threading
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
+
+from wflo_prefect.observability.registry import REGISTRY
 
 __all__ = [
     "REGISTRY",
@@ -26,7 +28,6 @@ __all__ = [
     "serve_metrics",
 ]
 
-REGISTRY = CollectorRegistry(auto_describe=True)
 
 WORKFLOW_EXECUTIONS = Counter(
     "wflo_workflow_executions",
