@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,12 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _stack import BIN, POSTGRES_URL, free_port, stack_up
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = ROOT / ".venv" / "bin"
-POSTGRES_URL = os.environ.get(
-    "WFLO_TEST_POSTGRES_URL", "postgresql+psycopg://wflo:wflo@127.0.0.1:5432/wflo_test"
-)
 KEY = "scale-key-" + uuid.uuid4().hex
 
 DRIVER = """
@@ -116,12 +111,6 @@ from wflo_prefect.approvals import Approvers, Principal, hash_api_key
 Approvers(users=[Principal(name="ann", api_key_hashes=[hash_api_key(sys.argv[1])])]).save(
     "scale-approvers", overwrite=True)
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("0.0.0.0", 0))  # noqa: S104 - probing for a port free on every address
-        return int(probe.getsockname()[1])
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -375,32 +364,9 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     stack_dir = Path(tempfile.mkdtemp(prefix="wflo-bench-scale-"))
     database = f"wflo_scale_{uuid.uuid4().hex[:8]}"
-    ports = {k: _free_port() for k in ("server", "approvals", "metrics")}
+    ports = {k: free_port() for k in ("server", "approvals", "metrics")}
     print(f"load average at start: {os.getloadavg()[0]:.1f}; cores: {os.cpu_count()}")
-    up = subprocess.run(
-        [
-            str(BIN / "wflo"),
-            "stack",
-            "up",
-            "--dir",
-            str(stack_dir),
-            "--postgres-url",
-            POSTGRES_URL,
-            "--database",
-            database,
-            "--no-sandbox-worker",
-            "--server-port",
-            str(ports["server"]),
-            "--approvals-port",
-            str(ports["approvals"]),
-            "--metrics-port",
-            str(ports["metrics"]),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-    )
+    up = stack_up(stack_dir, database, ports)
     try:
         if up.returncode != 0:
             raise SystemExit(up.stdout + up.stderr)

@@ -28,7 +28,6 @@ import os
 import queue
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,12 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _stack import BIN, POSTGRES_URL, free_port, stack_up
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = ROOT / ".venv" / "bin"
-POSTGRES_URL = os.environ.get(
-    "WFLO_TEST_POSTGRES_URL", "postgresql+psycopg://wflo:wflo@127.0.0.1:5432/wflo_test"
-)
 KEY = "bench-key-" + uuid.uuid4().hex
 PATHS = ("service, Prefect only", "Prefect REST API", "baseline, loopback wake")
 
@@ -68,12 +63,6 @@ from wflo_prefect.approvals import Approvers, Principal, hash_api_key
 Approvers(users=[Principal(name="ann", api_key_hashes=[hash_api_key(sys.argv[1])])]).save(
     "bench-approvers", overwrite=True)
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("0.0.0.0", 0))  # noqa: S104 - probing for a port free on every address
-        return int(probe.getsockname()[1])
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -175,31 +164,8 @@ def run(samples: int) -> dict[str, list[float]]:
     """Start everything, answer ``samples`` gates per path, stop everything."""
     stack_dir = Path(tempfile.mkdtemp(prefix="wflo-bench-stack-"))
     database = f"wflo_bench_{uuid.uuid4().hex[:8]}"
-    ports = {k: _free_port() for k in ("server", "approvals", "metrics", "baseline")}
-    up = subprocess.run(
-        [
-            str(BIN / "wflo"),
-            "stack",
-            "up",
-            "--dir",
-            str(stack_dir),
-            "--postgres-url",
-            POSTGRES_URL,
-            "--database",
-            database,
-            "--no-sandbox-worker",
-            "--server-port",
-            str(ports["server"]),
-            "--approvals-port",
-            str(ports["approvals"]),
-            "--metrics-port",
-            str(ports["metrics"]),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-    )
+    ports = {k: free_port() for k in ("server", "approvals", "metrics", "baseline")}
+    up = stack_up(stack_dir, database, ports)
     processes: list[subprocess.Popen[str]] = []
     try:
         if up.returncode != 0:
