@@ -46,6 +46,7 @@ __all__ = [
     "docker_worker_base",
     "limit_event_backfill",
     "load_block",
+    "load_block_from_ref",
     "paused_state_with_input",
     "run_input_description",
     "run_input_schema",
@@ -211,6 +212,17 @@ def load_block(block_type: type[T], name: str) -> T:
 
     aload: Callable[[str], Coroutine[Any, Any, T]] = block_type.aload  # type: ignore[attr-defined]
     return run_coro_as_sync(aload(name))
+
+
+def load_block_from_ref(ref: str) -> Any:
+    """Load a saved block by its document id from synchronous code (see :func:`load_block`).
+
+    Public API: ``Block.aload_from_ref`` run by ``run_coro_as_sync``.
+    """
+    from prefect.blocks.core import Block
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    return run_coro_as_sync(Block.aload_from_ref(ref))
 
 
 def suspend_flow_run_sync(**kwargs: Any) -> Any:

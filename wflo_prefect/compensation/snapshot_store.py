@@ -59,11 +59,11 @@ def load_data(stored: dict[str, Any]) -> dict[str, Any]:
     ref = _ref(stored)
     if ref is None:
         return stored
-    from prefect.blocks.core import Block
+    from wflo_prefect._prefect_compat import load_block_from_ref
 
     store = _store()
     if ref.get("storage_block_id"):
-        store = _store(Block.load_from_ref(ref["storage_block_id"], _sync=True))  # type: ignore[call-arg]
+        store = _store(load_block_from_ref(ref["storage_block_id"]))
     try:
         data: dict[str, Any] = store.read(ref["storage_key"]).result
     except Exception as exc:

@@ -277,10 +277,11 @@ def _channel(item: Any) -> Any:
         return item
     from prefect.blocks.core import Block
 
+    from wflo_prefect._prefect_compat import load_block
     from wflo_prefect.errors import InvalidArgumentError
 
     try:
-        return Block.load(item, _sync=True)  # type: ignore[call-arg]
+        return load_block(Block, item)
     except ValueError as exc:
         raise InvalidArgumentError(
             "RequireApproval(notify=...) names an approval channel block that is not saved",
