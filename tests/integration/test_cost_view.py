@@ -9,7 +9,7 @@ from prefect import tags
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-from wflo_prefect import governed_flow, governed_task, record_llm_usage
+from wflo_prefect import Budget, governed_flow, governed_task, record_llm_usage
 from wflo_prefect.ledger import Ledger
 from wflo_prefect.observability.cost_view import cost_view_key
 
@@ -73,3 +73,33 @@ def test_each_run_updates_the_flows_cost_view_by_day_model_and_user(ledger: Ledg
             )
         )
     assert none == []  # a run without LLM calls leaves no view behind
+
+
+def test_an_async_flow_gets_its_cost_artifacts_too(ledger: Ledger) -> None:
+    """In an async flow Prefect's create_*_artifact return un-awaited coroutines; wflo's do not."""
+    import asyncio
+
+    name = f"async-agent-{uuid.uuid4().hex[:6]}"
+
+    @governed_flow(name=name, budget=Budget(Decimal("1"), scope="flow_run"))
+    async def agent() -> str:
+        record_llm_usage("openai", "gpt-4o-mini", input_tokens=500, output_tokens=50)
+        from prefect.context import FlowRunContext
+
+        context = FlowRunContext.get()
+        assert context is not None
+        assert context.flow_run is not None
+        return str(context.flow_run.id)
+
+    run_id = asyncio.run(agent())
+    view, _ = _latest(cost_view_key(name))
+    assert "| openai/gpt-4o-mini | 1 | 500 | 50 |" in view
+    with get_client(sync_client=True) as client:
+        run_artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=["wflo-llm-costs", "wflo-llm-cost-summary"])
+            )
+        )
+    assert {str(a.flow_run_id) for a in run_artifacts if str(a.flow_run_id) == run_id}, (
+        "the run's cost table and summary are attached to it"
+    )

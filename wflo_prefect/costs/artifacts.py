@@ -73,19 +73,23 @@ def cost_summary_markdown(entries: list[CostEntry]) -> str:
 
 def publish_run_costs(flow_run_id: str) -> list[CostEntry]:
     """Attach the cost table and summary artifacts to the current flow run."""
-    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+    from wflo_prefect._artifacts import publish_artifact
 
     entries = get_ledger().costs.entries(flow_run_id=flow_run_id)
     try:
-        create_table_artifact(
-            table=cost_table(entries),
+        publish_artifact(
+            "table",
+            cost_table(entries),
             key="wflo-llm-costs",
             description="LLM calls of this run (wflo cost governance).",
+            flow_run_id=flow_run_id,
         )
-        create_markdown_artifact(
-            markdown=cost_summary_markdown(entries),
+        publish_artifact(
+            "markdown",
+            cost_summary_markdown(entries),
             key="wflo-llm-cost-summary",
             description="LLM cost summary (wflo cost governance).",
+            flow_run_id=flow_run_id,
         )
     except Exception as exc:  # the run's outcome must not depend on its artifact.
         _log.warning("costs.artifact_failed", error=str(exc))

@@ -85,13 +85,15 @@ def publish_flow_cost_view(flow_name: str, flow_run_id: str) -> str | None:
             return None
         now = datetime.now(UTC)
         entries = ledger.costs.entries(flow_name=flow_name, since=now - timedelta(days=DAYS))
-        from prefect.artifacts import create_markdown_artifact
+        from wflo_prefect._artifacts import publish_artifact
 
         key = cost_view_key(flow_name)
-        create_markdown_artifact(
-            markdown=cost_view_markdown(flow_name, entries, now),
+        publish_artifact(
+            "markdown",
+            cost_view_markdown(flow_name, entries, now),
             key=key,
             description=f"LLM spend of flow {flow_name!r} by day, model and user (wflo).",
+            flow_run_id=flow_run_id,
         )
         return key
     except Exception as exc:  # the run's outcome must not depend on its cost view
