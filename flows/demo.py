@@ -162,7 +162,11 @@ def demo_sandbox(work: Path) -> str | None:
     from flows.code_agent import code_agent
 
     state = code_agent(return_state=True)
-    hostile = state.result()["hostile"]  # the flow prints its answer and the snippet's
+    outcome = state.result()
+    hostile = outcome["hostile"]
+    # The flow logs its prints to the run (log_prints=True); the demo shows them here.
+    console.print(f"answer: {outcome['answer']}")
+    console.print(f"hostile code: {hostile}")
     expect(
         str(hostile.get("network", "")).startswith("blocked")
         and str(hostile.get("etc", "")).startswith("blocked"),
