@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -168,7 +170,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
                         conn.execute(text("SELECT pg_advisory_unlock(7242001)"))
                         conn.commit()
             else:
-                _run_upgrade(engine, None, revision)
+                with _sqlite_file_lock(engine):
+                    _run_upgrade(engine, None, revision)
         except SQLAlchemyError as exc:
             raise LedgerError(
                 "Migrating the ledger database failed",
@@ -176,6 +179,31 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
                 hint=f"Run `wflo db upgrade` to see the full error ({exc})",
                 docs="settings.md",
             ) from exc
+
+
+@contextmanager
+def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
+    """Serialise migrations of one SQLite file across processes (an ``flock`` beside it).
+
+    Several flow-run processes may open a new ledger at once (a worker starting runs,
+    sagas started together); SQLite's DDL under Alembic is not one transaction, so
+    two unserialised upgrades both create the same table. The second holder finds
+    the schema at head and does nothing.
+    """
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    import fcntl
+
+    path = Path(database)
+    lock_path = path.with_name(path.name + ".migrate-lock")
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _run_upgrade(engine: Engine, conn: Any, revision: str) -> None:
