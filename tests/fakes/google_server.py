@@ -26,6 +26,8 @@ class FakeGemini(FakeLLMServer):
 
     #: Report ``usageMetadata`` on batchEmbedContents (the Gemini API does not).
     embed_usage = False
+    #: Fail streams after their first chunk with an error event (as Gemini does mid-stream).
+    stream_error = False
 
     def respond(self, request: Received) -> Reply:
         n = next(_ids)
@@ -80,6 +82,8 @@ class FakeGemini(FakeLLMServer):
         if path.endswith(":streamGenerateContent"):
             half = output // 2
             events = [(None, chunk("Hel", half, None)), (None, chunk("lo!", output, "STOP"))]
+            if self.stream_error:
+                events[1] = (None, self.error(500).json_body)
             return Reply(events=sse(events))
         return self.error(404)
 

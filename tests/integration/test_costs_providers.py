@@ -14,6 +14,7 @@ from fakes.cohere_server import FakeCohere
 from fakes.google_server import FakeGemini
 from fakes.llm_http import count_tokens
 from google import genai
+from google.genai import errors as genai_errors
 from google.genai import types as genai_types
 
 from wflo_prefect import Budget, BudgetExceeded, InvalidArgumentError, instrument
@@ -119,10 +120,12 @@ def test_cohere_call_without_a_model_is_refused(cohere_server: FakeCohere) -> No
 
 
 async def test_cohere_embeddings_are_metered(ledger: Ledger, cohere_server: FakeCohere) -> None:
-    """embed on v1 (batched in cohere's thread pool) and v2, sync and async, priced
+    """embed on v1 (batched in cohere's thread pool, or gathered) and v2, sync and async, priced
     from meta.billed_units at the embed model's input rate."""
     v1 = instrument(cohere.Client(api_key="k", base_url=cohere_server.url))
     v1.embed(model="embed-english-v3.0", texts=TEXTS, input_type="search_document")
+    av1 = instrument(cohere.AsyncClient(api_key="k", base_url=cohere_server.url))
+    await av1.embed(model="embed-english-v3.0", texts=TEXTS, input_type="search_document")
     v2 = instrument(cohere.ClientV2(api_key="k", base_url=cohere_server.url))
     v2.embed(model="embed-v4.0", texts=TEXTS, input_type="search_query", embedding_types=["float"])
     av2 = instrument(cohere.AsyncClientV2(api_key="k", base_url=cohere_server.url))
@@ -133,12 +136,13 @@ async def test_cohere_embeddings_are_metered(ledger: Ledger, cohere_server: Fake
     entries = ledger.costs.entries()
     assert [(e.model, e.input_tokens, e.output_tokens) for e in entries] == [
         ("embed-english-v3.0", billed, 0),
+        ("embed-english-v3.0", billed, 0),
         ("embed-v4.0", billed, 0),
         ("embed-v4.0", billed, 0),
     ]
     # Embed 3 at $0.10, Embed 4 at $0.12 per million tokens.
     assert entries[0].cost_usd == Decimal("0.10") * billed / 1_000_000
-    assert entries[1].cost_usd == Decimal("0.12") * billed / 1_000_000
+    assert entries[2].cost_usd == Decimal("0.12") * billed / 1_000_000
     assert entries[0].request_id is not None
 
 
@@ -294,5 +298,38 @@ async def test_gemini_stream_stopped_early_settles_and_releases(
     assert len(entries) == 2
     assert all(e.cost_usd > held_output for e in entries)  # all 500 held, not the 6 seen
     assert entries[0].cost_usd == entries[1].cost_usd
+    assert reserved == 0
+    assert spent == sum(e.cost_usd for e in entries)
+
+
+async def test_gemini_stream_that_errors_is_charged_its_hold(
+    ledger: Ledger, gemini_server: FakeGemini
+) -> None:
+    """A stream failing after its first chunk (an error event) raises to the caller and is
+    charged its hold, sync and async: nothing lost, nothing left held."""
+    gemini_server.stream_error = True
+    client = _gemini(gemini_server)
+    config = genai_types.GenerateContentConfig(max_output_tokens=500)
+    with use_budgets(Budget("1", scope="global")):
+        with pytest.raises(genai_errors.APIError):
+            for _ in client.models.generate_content_stream(
+                model="gemini-2.5-flash", contents="Say hello.", config=config
+            ):
+                pass
+        stream = await client.aio.models.generate_content_stream(
+            model="gemini-2.5-flash", contents="Say hello.", config=config
+        )
+        with pytest.raises(genai_errors.APIError):
+            async for _ in stream:
+                pass
+        for _ in range(500):  # the inner async generators are closed by the event loop
+            if len(ledger.costs.entries()) == 2:
+                break
+            await asyncio.sleep(0.02)
+        reserved, spent = _settled(ledger)
+    entries = ledger.costs.entries()
+    held_output = estimate_cost("google", "gemini-2.5-flash", input_tokens=0, output_tokens=500)
+    assert len(entries) == 2
+    assert all(e.cost_usd > held_output for e in entries)
     assert reserved == 0
     assert spent == sum(e.cost_usd for e in entries)
