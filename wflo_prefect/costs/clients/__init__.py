@@ -50,7 +50,8 @@ def instrument(
     settled from the response (or the stream's final usage event).
 
     Args:
-        client: an official OpenAI or Anthropic client, sync or async.
+        client: an official OpenAI, Anthropic, Google GenAI or Cohere (v1 or v2)
+            client, sync or async.
         cache: answer identical non-streamed requests from this cache within its TTL
             (opt-in); the ledger records such calls as cached, with the money saved.
         routing: send requests for expensive models to cheaper ones when a budget
