@@ -99,7 +99,8 @@ def test_cohere_streams_stopped_early_settle_their_hold(
 
 
 def test_cohere_v1_is_halted_at_the_wire(ledger: Ledger, cohere_server: FakeCohere) -> None:
-    """A v1 chat, stream or embed whose worst case would overrun a halt budget is never sent."""
+    """A v1 chat, stream or embed (and a v2 embed) whose worst case would overrun a halt
+    budget is never sent."""
     client = instrument(cohere.Client(api_key="k", base_url=cohere_server.url))
     with use_budgets(Budget("0.0001", scope="global")):
         with pytest.raises(BudgetExceeded):
@@ -108,6 +109,9 @@ def test_cohere_v1_is_halted_at_the_wire(ledger: Ledger, cohere_server: FakeCohe
             list(client.chat_stream(model="command-r-plus", message="Hi", max_tokens=100_000))
         with pytest.raises(BudgetExceeded):  # sent from cohere's thread pool, still governed
             client.embed(model="embed-english-v3.0", texts=["x" * 4000] * 300)
+        v2 = instrument(cohere.ClientV2(api_key="k", base_url=cohere_server.url))
+        with pytest.raises(BudgetExceeded):
+            v2.embed(model="embed-v4.0", texts=["x" * 4000] * 96, input_type="search_document")
     assert cohere_server.requests == []
 
 
