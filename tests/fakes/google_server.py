@@ -4,7 +4,11 @@
 with ``usageMetadata`` (``promptTokenCount``, ``candidatesTokenCount``,
 ``totalTokenCount``), ``modelVersion`` and ``responseId``;
 ``:streamGenerateContent?alt=sse`` sends the same as ``data:`` chunks, usage
-growing with each chunk. Errors use Google's ``{"error": {code, message, status}}``.
+growing with each chunk. ``:batchEmbedContents`` answers one embedding per request
+and, like the Gemini API, no token counts (unless ``embed_usage`` is set: then
+``usageMetadata.promptTokenCount``); Vertex's ``:predict`` for embedding models
+answers ``predictions[].embeddings`` with ``statistics.token_count``. Errors use
+Google's ``{"error": {code, message, status}}``.
 """
 
 from __future__ import annotations
@@ -20,11 +24,37 @@ _ids = itertools.count(1)
 class FakeGemini(FakeLLMServer):
     """The fake Gemini API (``HttpOptions(base_url=server.url)``)."""
 
+    #: Report ``usageMetadata`` on batchEmbedContents (the Gemini API does not).
+    embed_usage = False
+    #: Fail streams after their first chunk with an error event (as Gemini does mid-stream).
+    stream_error = False
+
     def respond(self, request: Received) -> Reply:
         n = next(_ids)
         path = request.path.split("?", 1)[0]
         model = path.rsplit("/", 1)[-1].split(":", 1)[0]
         body = request.body
+        if path.endswith(":batchEmbedContents"):
+            counts = [count_tokens(r.get("content", {})) for r in body.get("requests", [])]
+            reply: dict[str, Any] = {"embeddings": [{"values": [0.1, 0.2]} for _ in counts]}
+            if self.embed_usage:
+                reply["usageMetadata"] = {"promptTokenCount": sum(counts)}
+            return Reply(json_body=reply)
+        if path.endswith(":predict"):
+            instances = body.get("instances", [])
+            predictions = [
+                {
+                    "embeddings": {
+                        "values": [0.1, 0.2],
+                        "statistics": {
+                            "truncated": False,
+                            "token_count": count_tokens(i.get("content", "")),
+                        },
+                    }
+                }
+                for i in instances
+            ]
+            return Reply(json_body={"predictions": predictions, "metadata": {}})
         prompt = count_tokens([body.get("contents", []), body.get("systemInstruction") or {}])
         limit = int((body.get("generationConfig") or {}).get("maxOutputTokens") or 10_000)
         output = min(self.reply_tokens, limit)
@@ -52,6 +82,8 @@ class FakeGemini(FakeLLMServer):
         if path.endswith(":streamGenerateContent"):
             half = output // 2
             events = [(None, chunk("Hel", half, None)), (None, chunk("lo!", output, "STOP"))]
+            if self.stream_error:
+                events[1] = (None, self.error(500).json_body)
             return Reply(events=sse(events))
         return self.error(404)
 

@@ -29,12 +29,14 @@ class Received:
 
 @dataclass
 class Reply:
-    """What to send back: a JSON body, or SSE events streamed one by one."""
+    """What to send back: a JSON body, SSE events or JSON lines, streamed one by one."""
 
     status: int = 200
     json_body: Any = None
     events: Iterable[tuple[str | None, str]] | None = None
     headers: dict[str, str] | None = None
+    #: A stream of JSON lines (``application/stream+json``), sent one line at a time.
+    lines: Iterable[Any] | None = None
 
 
 def count_tokens(value: Any) -> int:
@@ -84,6 +86,16 @@ class FakeLLMServer:
 
             def _send(self, reply: Reply) -> None:
                 headers = dict(reply.headers or {})
+                if reply.lines is not None:
+                    self.send_response(reply.status)
+                    self.send_header("content-type", "application/stream+json")
+                    self.send_header("connection", "close")
+                    self.end_headers()
+                    for line in reply.lines:
+                        self.wfile.write(json.dumps(line).encode() + b"\n")
+                        self.wfile.flush()
+                    self.close_connection = True
+                    return
                 if reply.events is None:
                     payload = json.dumps(reply.json_body).encode()
                     self.send_response(reply.status)

@@ -1,5 +1,6 @@
 """``wflo costs``: spend by flow, deployment, user, model or day; one run's calls; estimates;
-``wflo costs prices``: the price of a model, and refreshing genai-prices' data."""
+comparing providers; ``wflo costs prices``: the price of a model, and refreshing
+genai-prices' data."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import typer
 from rich.table import Table
 
 from wflo_prefect.cli._console import console, exit_with_error
+from wflo_prefect.cli.costs_compare import compare
 from wflo_prefect.errors import InvalidArgumentError, WfloError
 
 if TYPE_CHECKING:
@@ -27,6 +29,7 @@ prices_app = typer.Typer(
     help="Prices of LLM calls: show one, refresh genai-prices' data.", no_args_is_help=True
 )
 app.add_typer(prices_app, name="prices")
+app.command("compare")(compare)
 
 
 class GroupBy(StrEnum):

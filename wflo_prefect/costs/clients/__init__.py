@@ -3,8 +3,10 @@
 Supported: the official ``openai`` clients (``OpenAI``, ``AsyncOpenAI``, Azure
 variants: chat completions, responses, embeddings, legacy completions; streaming
 included), ``anthropic`` clients (``Anthropic``, ``AsyncAnthropic``: messages,
-streaming included) and ``google.genai.Client`` (generate_content and its stream,
-sync and ``client.aio``). The same client object is returned, still of its own type.
+streaming included), ``google.genai.Client`` (generate_content and its stream,
+embed_content; sync and ``client.aio``) and ``cohere`` clients (``Client``,
+``AsyncClient``, ``ClientV2``, ``AsyncClientV2``: chat, chat_stream, embed).
+The same client object is returned, still of its own type.
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ def instrument(
     settled from the response (or the stream's final usage event).
 
     Args:
-        client: an official OpenAI or Anthropic client, sync or async.
+        client: an official OpenAI, Anthropic, Google GenAI or Cohere (v1 or v2)
+            client, sync or async.
         cache: answer identical non-streamed requests from this cache within its TTL
             (opt-in); the ledger records such calls as cached, with the money saved.
         routing: send requests for expensive models to cheaper ones when a budget
@@ -60,7 +63,8 @@ def instrument(
             "instrument() takes an official OpenAI, Anthropic, Google GenAI or Cohere client",
             value=type(client).__qualname__,
             hint="Pass openai.OpenAI()/AsyncOpenAI(), anthropic.Anthropic()/AsyncAnthropic(), "
-            "google.genai.Client() or cohere.ClientV2()/AsyncClientV2(); for other clients "
+            "google.genai.Client() or cohere.Client()/ClientV2() (or their Async forms); "
+            "for other clients "
             "use metered_call(...) or record_llm_usage(...)",
             docs="costs.md#capturing-calls",
         )

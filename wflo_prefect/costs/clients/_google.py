@@ -3,11 +3,20 @@
 Its API calls go through four methods of the client's ``_api_client``
 (``request``, ``request_streamed``, ``async_request``, ``async_request_streamed``)
 with the wire body as a dict, before the client's retries. wflo replaces them on
-that instance, for ``…:generateContent`` and ``…:streamGenerateContent``: the worst
-case is estimated from ``contents``, ``systemInstruction``, ``tools`` and
-``generationConfig.maxOutputTokens``, reserved, and settled from the response's
-``usageMetadata`` (in a stream, the last chunk's). ``thoughtsTokenCount`` is
-billed as output, ``cachedContentTokenCount`` as cached input.
+that instance, for:
+
+* ``…:generateContent`` and ``…:streamGenerateContent``: the worst case is
+  estimated from ``contents``, ``systemInstruction``, ``tools`` and
+  ``generationConfig.maxOutputTokens``, reserved, and settled from the response's
+  ``usageMetadata`` (in a stream, the last chunk's). ``thoughtsTokenCount`` is
+  billed as output, ``cachedContentTokenCount`` as cached input. A stream that ends
+  before its final chunk (the caller stopped, or the connection broke) was sent and
+  is billed by Google: it is charged its worst case.
+* ``embed_content`` (``…:batchEmbedContents``, ``…:embedContent``, and Vertex's
+  ``…:predict`` for embedding models): input tokens only, from ``usageMetadata``
+  or Vertex's per-embedding ``statistics.token_count``; the Gemini API's
+  ``batchEmbedContents`` reports no counts, and is then recorded at the hold's
+  offline count (an upper bound, see ``tokens.py``).
 """
 
 from __future__ import annotations
@@ -16,33 +25,56 @@ import functools
 import json
 import re
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from wflo_prefect.costs.clients._bound import input_bound
-from wflo_prefect.costs.clients._usage import (
-    TokenUsage,
-    as_int,
-    field,
-)
+from wflo_prefect.costs.clients._usage import TokenUsage, as_int, field
 from wflo_prefect.costs.metering import MeteredCall, start_call
 from wflo_prefect.costs.output_limits import output_limit
 from wflo_prefect.costs.settings import get_cost_settings
 
 __all__ = ["instrument_google"]
 
-_PATH = re.compile(r"(?:^|/)(?:models/)?(?P<model>[^/:?]+):(?:stream)?[gG]enerateContent$")
+_PATH = re.compile(
+    r"(?:^|/)(?:models/)?(?P<model>[^/:?]+):"
+    r"(?P<method>(?:stream)?[gG]enerateContent|batchEmbedContents|embedContent|predict)$"
+)
 _MARK = "_wflo_instrumented"
 
 
-def _model_of(path: str) -> str | None:
+@dataclass(slots=True)
+class _Call:
+    """A metered request: its hold, and for an embedding the hold's input count."""
+
+    metered: MeteredCall
+    embed_tokens: int | None = None
+
+
+def _embed_contents(method: str, body: dict[str, Any]) -> list[Any] | None:
+    """The contents an embedding request embeds, or None when it is not one."""
+    if method == "batchEmbedContents":
+        return [field(r, "content") for r in body.get("requests") or []]
+    if method == "embedContent":
+        return [body.get("content")]
+    instances = body.get("instances")
+    if isinstance(instances, list) and all(field(i, "content") for i in instances):
+        return [field(i, "content") for i in instances]
+    return None  # another :predict (Imagen...): not metered
+
+
+def _start(path: str, body: Any) -> _Call | None:
     match = _PATH.search(path.split("?", 1)[0])
-    return match.group("model") if match else None
-
-
-def _start(path: str, body: dict[str, Any]) -> MeteredCall | None:
-    model = _model_of(path)
-    if model is None:
+    if match is None or not isinstance(body, dict):
         return None
+    model, method = match.group("model"), match.group("method")
+    if not method.lower().endswith("generatecontent"):
+        contents = _embed_contents(method, body)
+        if contents is None:
+            return None
+        tokens = input_bound({"contents": contents}, ("contents",), "google", model).tokens
+        call = start_call("google", model, input_tokens=tokens, max_output_tokens=0)
+        return _Call(call, tokens)
     settings = get_cost_settings()
     keys = ("contents", "systemInstruction", "system_instruction", "tools")
     inputs = input_bound(body, keys, "google", model).tokens
@@ -51,34 +83,43 @@ def _start(path: str, body: dict[str, Any]) -> MeteredCall | None:
     candidates = field(config, "candidateCount") or 1
     most = limit or output_limit("google", model, settings.default_max_output_tokens)
     max_output = int(most) * int(candidates)
-    return start_call("google", model, input_tokens=inputs, max_output_tokens=max_output)
+    return _Call(start_call("google", model, input_tokens=inputs, max_output_tokens=max_output))
 
 
-def _read(body: str | None, into: TokenUsage) -> None:
+def _read(body: str | None, into: TokenUsage) -> bool:
+    """Read one response (or stream chunk) into ``into``; True if it is a final chunk."""
     if not body:
-        return
+        return False
     try:
         data = json.loads(body)
     except ValueError:
-        return
+        return False
     usage = field(data, "usageMetadata")
     into.model = field(data, "modelVersion") or into.model
     into.request_id = field(data, "responseId") or into.request_id
-    if usage is None:
-        return
-    into.input_tokens = as_int(field(usage, "promptTokenCount"))
-    into.cached_input_tokens = as_int(field(usage, "cachedContentTokenCount"))
-    into.output_tokens = as_int(field(usage, "candidatesTokenCount")) + as_int(
-        field(usage, "thoughtsTokenCount")
-    )
-    into.seen = True
+    if usage is not None:
+        into.input_tokens = as_int(field(usage, "promptTokenCount"))
+        into.cached_input_tokens = as_int(field(usage, "cachedContentTokenCount"))
+        into.output_tokens = as_int(field(usage, "candidatesTokenCount")) + as_int(
+            field(usage, "thoughtsTokenCount")
+        )
+        into.seen = True
+    elif isinstance(field(data, "predictions"), list):  # Vertex embeddings
+        counts = [field(p, "embeddings", "statistics", "token_count") for p in data["predictions"]]
+        if counts and all(c is not None for c in counts):
+            into.input_tokens = sum(as_int(c) for c in counts)
+            into.seen = True
+    candidates = field(data, "candidates")
+    return isinstance(candidates, list) and any(field(c, "finishReason") for c in candidates)
 
 
-def _settle(call: MeteredCall, usage: TokenUsage) -> None:
+def _settle(call: _Call, usage: TokenUsage) -> None:
+    if not usage.seen and call.embed_tokens is not None:
+        usage.input_tokens, usage.seen = call.embed_tokens, True  # no counts: the bound
     if not usage.seen:
-        call.settle_worst_case(request_id=usage.request_id)
+        call.metered.settle_worst_case(request_id=usage.request_id)
         return
-    call.settle(
+    call.metered.settle(
         input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens,
         cached_input_tokens=usage.cached_input_tokens,
@@ -87,8 +128,21 @@ def _settle(call: MeteredCall, usage: TokenUsage) -> None:
     )
 
 
+def _end_stream(call: _Call, usage: TokenUsage, received: bool, finished: bool) -> None:
+    """Close a stream's call however it ended: no chunk (refused, never answered):
+    released; ended early (caller stopped, connection broke): its worst case."""
+    if call.metered.closed:
+        return
+    if not received:
+        call.metered.release()
+    elif finished:
+        _settle(call, usage)
+    else:
+        call.metered.settle_worst_case(request_id=usage.request_id)
+
+
 def instrument_google(client: Any) -> Any:
-    """Meter ``client``'s generateContent calls, sync and async (``client.aio``)."""
+    """Meter ``client``'s generateContent calls, streams and embeddings, sync and async."""
     api = client._api_client
     if getattr(api, _MARK, False):
         return client
@@ -107,8 +161,8 @@ def instrument_google(client: Any) -> Any:
             _settle(call, usage)
             return response
         finally:
-            if not call.closed:
-                call.release()
+            if not call.metered.closed:
+                call.metered.release()
 
     @functools.wraps(request_streamed)
     def metered_stream(
@@ -119,18 +173,14 @@ def instrument_google(client: Any) -> Any:
             yield from request_streamed(method, path, body, *args, **kwargs)
             return
         usage = TokenUsage()
-        received = False
+        received = finished = False
         try:
             for chunk in request_streamed(method, path, body, *args, **kwargs):
                 received = True
-                _read(chunk.body, usage)
+                finished = _read(chunk.body, usage) or finished
                 yield chunk
         finally:
-            if not call.closed:
-                if received:
-                    _settle(call, usage)
-                else:
-                    call.release()
+            _end_stream(call, usage, received, finished)
 
     @functools.wraps(async_request)
     async def metered_async_request(
@@ -146,8 +196,8 @@ def instrument_google(client: Any) -> Any:
             _settle(call, usage)
             return response
         finally:
-            if not call.closed:
-                call.release()
+            if not call.metered.closed:
+                call.metered.release()
 
     @functools.wraps(async_request_streamed)
     async def metered_async_stream(
@@ -159,23 +209,20 @@ def instrument_google(client: Any) -> Any:
         try:
             chunks = await async_request_streamed(method, path, body, *args, **kwargs)
         except BaseException:
-            call.release()
+            call.metered.release()
             raise
 
         async def metered() -> AsyncIterator[Any]:
             usage = TokenUsage()
-            received = False
+            # The request is answered (sent, 2xx) before the first chunk is read.
+            received, finished = True, False
             try:
                 async for chunk in chunks:
                     received = True
-                    _read(chunk.body, usage)
+                    finished = _read(chunk.body, usage) or finished
                     yield chunk
             finally:
-                if not call.closed:
-                    if received:
-                        _settle(call, usage)
-                    else:
-                        call.release()
+                _end_stream(call, usage, received, finished)
 
         return metered()
 
