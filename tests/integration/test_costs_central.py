@@ -5,6 +5,7 @@ they stop a run (real local SMTP, and Slack's Web API through slack-sdk and a fa
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import Iterator
@@ -146,9 +147,10 @@ def test_user_and_flow_selectors_use_the_runs_attribution(ledger: Ledger) -> Non
     assert _spent(ledger, flow_budget) == CALL * 5
 
 
-def test_two_matching_budgets_both_count_with_the_codes_budget(ledger: Ledger) -> None:
+def test_two_matching_budgets_both_count_with_the_codes_budget(any_ledger: Ledger) -> None:
     """A deployment run matching a deployment and a work-pool budget (and its code's own
-    budget) counts each call to all three; the tightest stops it."""
+    budget) counts each call to all three; the tightest stops it (SQLite and PostgreSQL)."""
+    ledger = any_ledger
     pool = _unique("pool")
     by_deployment = _save(_unique("dep"), "deployment:deployed-research/nightly", CALL * 10)
     by_pool = _save(_unique("pool-budget"), f"work_pool:{pool}", CALL * 3)
@@ -335,3 +337,19 @@ def test_a_halting_central_budget_posts_to_slack_when_it_stops_a_run(ledger: Led
     assert outcomes[good] == "sent"
     assert outcomes[bad].startswith("failed:")
     assert "invalid_auth" in outcomes[bad]
+
+
+def test_an_async_governed_flow_is_held_to_a_central_budget(ledger: Ledger) -> None:
+    """Async flows discover central budgets the same way (the read runs off the loop)."""
+    team = _unique("team")
+    name = _save(_unique("async"), f"tag:{team}")
+
+    @governed_flow
+    async def async_unbudgeted(calls: int) -> None:
+        for _ in range(calls):
+            one_call()
+
+    with tags(team):
+        state = asyncio.run(async_unbudgeted(4, return_state=True))  # type: ignore[arg-type]
+    assert state.name == "BudgetExceeded"
+    assert _spent(ledger, name) == CALL * 2
