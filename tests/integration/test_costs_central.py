@@ -233,6 +233,14 @@ def test_bad_selectors_are_refused_naming_the_value() -> None:
             WfloCentralBudget(max_usd=Decimal("1"), applies_to=bad)
 
 
+def test_bad_notify_targets_are_refused_when_the_block_is_built() -> None:
+    """A notify target that is neither a block slug nor a known URL is refused at once."""
+    with pytest.raises(InvalidArgumentError, match="sms://finops"):
+        WfloCentralBudget(max_usd=Decimal("1"), notify=["sms://finops"])
+    block = WfloCentralBudget(max_usd=Decimal("1"), notify=["email://finops@example.com"])
+    assert block.to_budget("ok").notify == ("email://finops@example.com",)
+
+
 def test_an_invalid_saved_document_stops_runs_with_a_clear_error(ledger: Ledger) -> None:
     """A document edited through the API into a bad selector is not skipped silently:
     governed runs refuse to start, naming the block."""

@@ -16,7 +16,7 @@ from pydantic import Field, field_validator
 
 from wflo_prefect._prefect_compat import block_document_name
 from wflo_prefect._validation import ValidatedModel
-from wflo_prefect.costs.budget import Budget, OnExceeded, Period, Scope
+from wflo_prefect.costs.budget import Budget, OnExceeded, Period, Scope, check_notify_target
 from wflo_prefect.costs.prices import CustomPrice, register_price
 from wflo_prefect.costs.selectors import SELECTOR_PATTERN, BudgetSelector, parse_selector
 
@@ -53,6 +53,13 @@ class WfloBudget(ValidatedModel, Block):
         "budget stops, as '<block-type>/<name>' or a URL such as 'slack://NAME'.",
         examples=[["slack-webhook/finops", "email://finops@example.com"]],
     )
+
+    @field_validator("notify")
+    @classmethod
+    def _targets(cls, value: list[str]) -> list[str]:
+        for target in value:
+            check_notify_target(target)  # a ValueError naming a bad one, when it is saved
+        return value
 
     def to_budget(self, name: str | None = None) -> Budget:
         """The :class:`Budget` this block describes, named after the block document."""

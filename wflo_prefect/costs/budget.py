@@ -19,7 +19,7 @@ from wflo_prefect._validation import usage_error
 from wflo_prefect.errors import InvalidArgumentError
 from wflo_prefect.observability.notify import check_target
 
-__all__ = ["Budget", "Period", "Scope", "window_bounds"]
+__all__ = ["Budget", "Period", "Scope", "check_notify_target", "window_bounds"]
 
 Scope = Literal["flow_run", "flow", "deployment", "user", "tag", "global"]
 Period = Literal["none", "daily", "weekly", "monthly"]
@@ -114,7 +114,7 @@ class Budget(BaseModel):
         if not isinstance(value, str | list | tuple):
             raise ValueError(f"notify targets are block names, not {type(value).__name__}")
         items = (value,) if isinstance(value, str) else tuple(value)
-        return tuple(_check_notify_target(item) for item in items)
+        return tuple(check_notify_target(item) for item in items)
 
     @field_validator("timezone")
     @classmethod
@@ -148,7 +148,7 @@ class Budget(BaseModel):
         return window_bounds(self.period, self.zone(), at or datetime.now(UTC))
 
 
-def _check_notify_target(item: Any) -> Any:
+def check_notify_target(item: Any) -> Any:
     """A block slug, or a URL target (``slack://NAME``, ``email://ADDRESS`` ...)."""
     if isinstance(item, str) and "://" in item:
         from wflo_prefect.policies.targets import parse_target
