@@ -361,3 +361,27 @@ def test_an_async_governed_flow_is_held_to_a_central_budget(ledger: Ledger) -> N
         state = asyncio.run(async_unbudgeted(4, return_state=True))  # type: ignore[arg-type]
     assert state.name == "BudgetExceeded"
     assert _spent(ledger, name) == CALL * 2
+
+
+def test_concurrent_tasks_of_a_run_never_overrun_a_central_budget(any_ledger: Ledger) -> None:
+    """Ten tasks submitted at once (thread pool) are all held to the run's central budget:
+    exactly the three that fit are charged, the rest refused (SQLite and PostgreSQL)."""
+    team = _unique("team")
+    name = _save(_unique("concurrent"), f"tag:{team}", max_usd=CALL * 3)
+
+    @governed_flow
+    def fan_out(calls: int) -> int:
+        futures = [one_call.submit() for _ in range(calls)]
+        done = 0
+        for future in futures:
+            try:
+                future.result()
+                done += 1
+            except BudgetExceeded:
+                pass
+        return done
+
+    with tags(team):
+        assert fan_out(10) == 3
+    assert _spent(any_ledger, name) == CALL * 3
+    assert len(any_ledger.costs.entries()) == 3
