@@ -14,7 +14,7 @@ from wflo_prefect.approvals.channels import (
     WebhookApprovalChannel,
 )
 from wflo_prefect.approvals.principals import Approvers
-from wflo_prefect.costs.blocks import WfloBudget, WfloCustomPrice
+from wflo_prefect.costs.blocks import WfloBudget, WfloCentralBudget, WfloCustomPrice
 from wflo_prefect.policies.blocks import WfloPolicySet
 from wflo_prefect.sandbox.worker import DockerSandboxWorker
 
@@ -26,6 +26,7 @@ __all__ = [
     "SlackApprovalChannel",
     "WebhookApprovalChannel",
     "WfloBudget",
+    "WfloCentralBudget",
     "WfloCustomPrice",
     "WfloPolicySet",
 ]

@@ -368,6 +368,7 @@ def test_budget_alerts_reach_notification_blocks_once(ledger: Ledger, server: Fa
 
 
 def test_budget_notify_target_is_checked_when_built() -> None:
-    """A notify target that is not a saved block's slug is refused when the Budget is built."""
-    with pytest.raises(InvalidArgumentError, match="slack://finops"):
-        Budget("1", notify=["slack://finops"])
+    """A notify target that is neither a saved block's slug nor a known URL scheme is
+    refused when the Budget is built."""
+    with pytest.raises(InvalidArgumentError, match="sms://finops"):
+        Budget("1", notify=["sms://finops"])

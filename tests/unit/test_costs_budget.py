@@ -13,11 +13,16 @@ from wflo_prefect.costs.budget import window_bounds
 
 
 def test_defaults_and_decimal_limit() -> None:
-    """A budget defaults to one flow run, no period, thresholds 50/75/90 %, halt."""
+    """A budget defaults to one flow run, no period, thresholds 50/75/90/100 %, halt."""
     budget = Budget("2.50")
     assert budget.max_usd == Decimal("2.50")
     assert (budget.scope, budget.period, budget.on_exceeded) == ("flow_run", "none", "halt")
-    assert budget.alert_thresholds == (Decimal("0.5"), Decimal("0.75"), Decimal("0.9"))
+    assert budget.alert_thresholds == (
+        Decimal("0.5"),
+        Decimal("0.75"),
+        Decimal("0.9"),
+        Decimal("1"),
+    )
 
 
 @pytest.mark.parametrize(
@@ -99,3 +104,13 @@ def test_display_name_is_stable() -> None:
         "user=ann:daily:5usd"
     )
     assert Budget(1, name="team-a").display_name == "team-a"
+
+
+def test_notify_takes_block_slugs_and_url_targets() -> None:
+    """notify= takes '<block-type>/<name>' and the URL targets policies take
+    (slack://NAME, email://ADDRESS ...); anything else names the bad target."""
+    budget = Budget("1", notify=["slack-webhook/finops", "slack://finops", "email://a@b.io"])
+    assert budget.notify == ("slack-webhook/finops", "slack://finops", "email://a@b.io")
+    for bad in ("sms://finops", "email://not-an-address", "finops"):
+        with pytest.raises(InvalidArgumentError, match=repr(bad)):
+            Budget("1", notify=[bad])

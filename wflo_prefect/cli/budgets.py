@@ -1,7 +1,9 @@
-"""``wflo budgets``: the budgets governed flows registered, and their current windows."""
+"""``wflo budgets``: the budgets governed flows registered, the central budgets saved as
+blocks, and their current windows."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 import typer
@@ -50,6 +52,74 @@ def list_budgets() -> None:
             b.on_exceeded,
         )
     console.print(table)
+
+
+@app.command("central")
+def central() -> None:
+    """Central budgets (wflo Central Budget blocks): selector, limit, period, current spend."""
+    from datetime import UTC
+
+    from wflo_prefect.costs.central import read_central_budgets
+    from wflo_prefect.ledger import get_ledger
+
+    try:
+        saved = read_central_budgets()
+        if not saved:
+            console.print(
+                "No central budgets saved (create a 'wflo Central Budget' block; see "
+                "docs/costs.md#central-budgets)."
+            )
+            return
+        table = Table(title="Central budgets", title_justify="left")
+        for column in (
+            "name",
+            "applies to",
+            "scope",
+            "limit (USD)",
+            "period",
+            "on exceeded",
+            "notify",
+            "spent this window",
+            "used",
+        ):
+            table.add_column(column)
+        ledger = get_ledger()
+        for item in saved:
+            budget = item.budget
+            start = budget.window()[0].astimezone(UTC).replace(tzinfo=None)
+            windows = [
+                w
+                for w in ledger.costs.windows(f"{budget.display_name}|")
+                if _naive_utc(w.window_start) == start
+            ]
+            spent = sum((w.spent_usd for w in windows), Decimal(0))
+            used = f"{spent / budget.max_usd * 100:.1f}%"
+            if budget.scope != "global" and windows:
+                # One limit per flow run / user ...: show the fullest of them.
+                top = max(w.spent_usd for w in windows) / budget.max_usd * 100
+                used = f"{top:.1f}% max of {len(windows)} {budget.scope} windows"
+            table.add_row(
+                item.name,
+                item.block.applies_to,
+                f"{budget.scope}={budget.scope_value}" if budget.scope_value else budget.scope,
+                str(budget.max_usd),
+                budget.period,
+                budget.on_exceeded,
+                ", ".join(str(t) for t in budget.notify) or "-",
+                str(spent),
+                used,
+            )
+    except WfloError as exc:
+        exit_with_error(exc)
+    console.print(table)
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    from datetime import UTC
+
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
 
 
 @app.command("status")

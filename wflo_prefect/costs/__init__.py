@@ -4,13 +4,19 @@ Importing this package registers the ``budget=`` guard of the governed decorator
 """
 
 from wflo_prefect.costs.attribution import Attribution, attribute_to, current_attribution
-from wflo_prefect.costs.blocks import WfloBudget, WfloCustomPrice
+from wflo_prefect.costs.blocks import WfloBudget, WfloCentralBudget, WfloCustomPrice
 from wflo_prefect.costs.budget import Budget
 from wflo_prefect.costs.caching import ResponseCache
 from wflo_prefect.costs.clients import instrument
 from wflo_prefect.costs.context import active_budgets, use_budgets
 from wflo_prefect.costs.errors import BudgetExceeded, UnknownModelPrice
 from wflo_prefect.costs.guard import BudgetGuard
+from wflo_prefect.costs.handlers import (
+    BudgetEvent,
+    clear_budget_handlers,
+    on_budget_alert,
+    on_budget_exceeded,
+)
 from wflo_prefect.costs.leases import flush_leases
 from wflo_prefect.costs.metering import (
     MeteredCall,
@@ -27,6 +33,7 @@ register_guard(BudgetGuard())
 __all__ = [
     "Attribution",
     "Budget",
+    "BudgetEvent",
     "BudgetExceeded",
     "BudgetGuard",
     "CustomPrice",
@@ -35,9 +42,11 @@ __all__ = [
     "ResponseCache",
     "UnknownModelPrice",
     "WfloBudget",
+    "WfloCentralBudget",
     "WfloCustomPrice",
     "active_budgets",
     "attribute_to",
+    "clear_budget_handlers",
     "clear_custom_prices",
     "current_attribution",
     "estimate_cost",
@@ -45,6 +54,8 @@ __all__ = [
     "flush_leases",
     "instrument",
     "metered_call",
+    "on_budget_alert",
+    "on_budget_exceeded",
     "record_llm_usage",
     "register_price",
     "use_budgets",

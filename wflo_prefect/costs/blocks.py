@@ -12,14 +12,15 @@ from decimal import Decimal
 from typing import ClassVar
 
 from prefect.blocks.core import Block
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from wflo_prefect._prefect_compat import block_document_name
 from wflo_prefect._validation import ValidatedModel
-from wflo_prefect.costs.budget import Budget, OnExceeded, Period, Scope
+from wflo_prefect.costs.budget import Budget, OnExceeded, Period, Scope, check_notify_target
 from wflo_prefect.costs.prices import CustomPrice, register_price
+from wflo_prefect.costs.selectors import SELECTOR_PATTERN, BudgetSelector, parse_selector
 
-__all__ = ["WfloBudget", "WfloCustomPrice"]
+__all__ = ["WfloBudget", "WfloCentralBudget", "WfloCustomPrice"]
 
 
 class WfloBudget(ValidatedModel, Block):
@@ -36,7 +37,7 @@ class WfloBudget(ValidatedModel, Block):
     scope: Scope = Field(default="flow", description="Whose spend is counted.")
     period: Period = Field(default="monthly", description="Calendar window of the limit.")
     alert_thresholds: list[Decimal] = Field(
-        default_factory=lambda: [Decimal("0.5"), Decimal("0.75"), Decimal("0.9")],
+        default_factory=lambda: [Decimal("0.5"), Decimal("0.75"), Decimal("0.9"), Decimal("1")],
         description="Fractions of the limit that alert once per window.",
     )
     on_exceeded: OnExceeded = Field(default="halt", description="halt, alert or ignore.")
@@ -48,9 +49,17 @@ class WfloBudget(ValidatedModel, Block):
     )
     notify: list[str] = Field(
         default_factory=list,
-        description="Saved notification blocks told of each alert, as '<block-type>/<name>'.",
-        examples=[["slack-webhook/finops"]],
+        description="Saved notification blocks told of each alert and of each run a halting "
+        "budget stops, as '<block-type>/<name>' or a URL such as 'slack://NAME'.",
+        examples=[["slack-webhook/finops", "email://finops@example.com"]],
     )
+
+    @field_validator("notify")
+    @classmethod
+    def _targets(cls, value: list[str]) -> list[str]:
+        for target in value:
+            check_notify_target(target)  # a ValueError naming a bad one, when it is saved
+        return value
 
     def to_budget(self, name: str | None = None) -> Budget:
         """The :class:`Budget` this block describes, named after the block document."""
@@ -65,6 +74,48 @@ class WfloBudget(ValidatedModel, Block):
             notify=tuple(self.notify),
             name=name or block_document_name(self),
         )
+
+
+class WfloCentralBudget(WfloBudget):
+    """A budget an operator sets once: every governed run its selector matches is held
+    to it, with no ``budget=`` in the flow's code.
+
+    Governed flow runs read all blocks of this type when they start (one API read per
+    run) and apply each one whose ``applies_to`` matches the run: ``global``,
+    ``tag:<tag>``, ``deployment:<name>``, ``user:<name>``, ``work_pool:<name>`` or
+    ``flow:<name>``. ``scope`` says how the matched spend is split: ``global``
+    (default) pools all matched runs in one limit, ``flow_run`` gives each run its own.
+    """
+
+    _block_type_name = "wflo Central Budget"
+    _block_type_slug = "wflo-central-budget"
+    _description = (
+        "A USD budget applied to every governed run it matches (global, tag, deployment, "
+        "user, work pool or flow), with no change to the flows' code."
+    )
+
+    applies_to: str = Field(
+        default="global",
+        pattern=SELECTOR_PATTERN,
+        description="Which runs: 'global', or 'tag:', 'deployment:', 'user:', 'work_pool:' "
+        "or 'flow:' followed by the name.",
+        examples=["global", "tag:team-a", "deployment:research/nightly", "work_pool:gpu"],
+    )
+    scope: Scope = Field(
+        default="global",
+        description="How matched spend is split: global pools every matched run in one "
+        "limit; flow_run, flow, deployment or user give each its own.",
+    )
+
+    @field_validator("applies_to", mode="before")
+    @classmethod
+    def _selector(cls, value: object) -> str:
+        return str(parse_selector(value))
+
+    @property
+    def selector(self) -> BudgetSelector:
+        """The parsed ``applies_to``."""
+        return parse_selector(self.applies_to)
 
 
 class WfloCustomPrice(ValidatedModel, Block):

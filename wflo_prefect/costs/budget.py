@@ -19,7 +19,7 @@ from wflo_prefect._validation import usage_error
 from wflo_prefect.errors import InvalidArgumentError
 from wflo_prefect.observability.notify import check_target
 
-__all__ = ["Budget", "Period", "Scope", "window_bounds"]
+__all__ = ["Budget", "Period", "Scope", "check_notify_target", "window_bounds"]
 
 Scope = Literal["flow_run", "flow", "deployment", "user", "tag", "global"]
 Period = Literal["none", "daily", "weekly", "monthly"]
@@ -38,7 +38,7 @@ class Budget(BaseModel):
         period: ``none`` (for ever), ``daily``, ``weekly`` (from Monday) or ``monthly``,
             as calendar windows in ``timezone``.
         alert_thresholds: fractions of the limit (0 < t <= 1) that raise an alert once per
-            window.
+            window; default 50, 75, 90 and 100 %.
         on_exceeded: ``halt`` (refuse the call: BudgetExceeded), ``alert`` (send it, alert)
             or ``ignore`` (send it, record it).
         name: a stable name (default derived from scope, period and limit); operators
@@ -47,7 +47,9 @@ class Budget(BaseModel):
             ``"team-a"``; optional for ``user``, ``flow`` and ``deployment``).
         timezone: IANA zone of the windows (default: the costs ``timezone`` setting).
         notify: saved Prefect notification blocks (``"<block-type>/<name>"``, e.g.
-            ``"slack-webhook/finops"``) told of every threshold and overrun alert.
+            ``"slack-webhook/finops"``, or a URL naming one: ``slack://NAME``,
+            ``email://ADDRESS`` ...) told of every threshold and overrun alert, and of
+            each run a ``halt`` budget stops.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -55,7 +57,12 @@ class Budget(BaseModel):
     max_usd: Decimal = Field(gt=0)
     scope: Scope = "flow_run"
     period: Period = "none"
-    alert_thresholds: tuple[Decimal, ...] = (Decimal("0.5"), Decimal("0.75"), Decimal("0.9"))
+    alert_thresholds: tuple[Decimal, ...] = (
+        Decimal("0.5"),
+        Decimal("0.75"),
+        Decimal("0.9"),
+        Decimal("1"),
+    )
     on_exceeded: OnExceeded = "halt"
     name: str | None = None
     scope_value: str | None = None
@@ -107,7 +114,7 @@ class Budget(BaseModel):
         if not isinstance(value, str | list | tuple):
             raise ValueError(f"notify targets are block names, not {type(value).__name__}")
         items = (value,) if isinstance(value, str) else tuple(value)
-        return tuple(check_target(item) for item in items)
+        return tuple(check_notify_target(item) for item in items)
 
     @field_validator("timezone")
     @classmethod
@@ -139,6 +146,16 @@ class Budget(BaseModel):
     def window(self, at: datetime | None = None) -> tuple[datetime, datetime | None]:
         """The window (start, end) in UTC that ``at`` (default now) falls in."""
         return window_bounds(self.period, self.zone(), at or datetime.now(UTC))
+
+
+def check_notify_target(item: Any) -> Any:
+    """A block slug, or a URL target (``slack://NAME``, ``email://ADDRESS`` ...)."""
+    if isinstance(item, str) and "://" in item:
+        from wflo_prefect.policies.targets import parse_target
+
+        parse_target(item)  # a ValueError naming the target when it is a bad one
+        return item
+    return check_target(item)
 
 
 _HINTS = {

@@ -66,14 +66,22 @@ def bind_budgets(
     return list(bound.values()), unresolved
 
 
-def alerts_due(budget: Budget, state: WindowState, pending: Decimal = Decimal(0)) -> list[str]:
+def alerts_due(
+    budget: Budget,
+    state: WindowState,
+    pending: Decimal = Decimal(0),
+    extra: Sequence[Decimal] = (),
+) -> list[str]:
     """The alert markers (thresholds, then ``exceeded``) the window's spend (plus
-    ``pending``, spend not yet moved to the window) has reached and not yet fired."""
+    ``pending``, spend not yet moved to the window) has reached and not yet fired.
+    ``extra`` thresholds (those Python handlers watch) count as well."""
     if budget.on_exceeded == "ignore" or state.limit_usd <= 0:
         return []
     spent = state.spent_usd + pending
     used = spent / state.limit_usd
-    markers = [str(t) for t in budget.alert_thresholds if used >= t]
+    own = budget.alert_thresholds
+    thresholds = sorted((*own, *(t for t in extra if t not in own)))
+    markers = [str(t) for t in thresholds if used >= t]
     if spent > state.limit_usd:
         markers.append("exceeded")
     return [m for m in markers if m not in state.alerts_fired]

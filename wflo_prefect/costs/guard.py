@@ -2,9 +2,12 @@
 
 Accepts a :class:`Budget`, a :class:`WfloBudget` block, the name of a saved
 ``WfloBudget`` block (loaded at the start of every run, so operators can change
-it without a redeploy), or a list of these. While the run executes its budgets
-are active (see :mod:`wflo_prefect.costs.context`); when a governed flow run
-ends, its calls are published as a table and a markdown artifact.
+it without a redeploy), or a list of these. The guard applies to every governed
+run, with or without ``budget=``: the saved central budgets that match the run
+(:mod:`wflo_prefect.costs.central`) are added to its code's. While the run
+executes its budgets are active (see :mod:`wflo_prefect.costs.context`); when a
+governed flow run with any budget ends, its calls are published as a table and a
+markdown artifact.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from typing import Any, ClassVar, Literal
 
 from wflo_prefect._prefect_compat import load_block
 from wflo_prefect.costs.artifacts import publish_run_costs
+from wflo_prefect.costs.attribution import current_attribution
 from wflo_prefect.costs.blocks import WfloBudget
 from wflo_prefect.costs.budget import Budget
+from wflo_prefect.costs.central import central_budgets_for
 from wflo_prefect.costs.context import use_budgets
 from wflo_prefect.costs.enforcement import register_budget
 from wflo_prefect.errors import ConfigurationError, InvalidArgumentError
@@ -51,10 +56,13 @@ class BudgetGuard(Guard):
 
     keyword: ClassVar[str] = "budget"
     order: ClassVar[int] = 20
+    always: ClassVar[bool] = True
 
     def validate(
         self, value: Any, *, kind: Literal["flow", "task"], fn: Callable[..., Any]
     ) -> tuple[BudgetSpec, ...]:
+        if value is None:
+            return ()
         items = tuple(value) if isinstance(value, (list, tuple)) else (value,)
         for item in items:
             if not isinstance(item, (Budget, WfloBudget, str)) or item == "":
@@ -73,11 +81,12 @@ class BudgetGuard(Guard):
     @contextmanager
     def _scope(self, call: GovernedCall, value: tuple[BudgetSpec, ...]) -> Iterator[None]:
         budgets = [_resolve(spec) for spec in value]
+        budgets += [b for b in central_budgets_for(current_attribution()) if b not in budgets]
         for budget in budgets:
             register_budget(budget)
         try:
             with use_budgets(*budgets):
                 yield
         finally:
-            if call.kind == "flow" and call.correlation.flow_run_id:
+            if budgets and call.kind == "flow" and call.correlation.flow_run_id:
                 publish_run_costs(call.correlation.flow_run_id)

@@ -18,6 +18,7 @@ from decimal import Decimal
 from wflo_prefect.costs.alerts import check_thresholds
 from wflo_prefect.costs.attribution import Attribution
 from wflo_prefect.costs.budgeting import BoundBudget, alerts_due
+from wflo_prefect.costs.handlers import handler_thresholds
 from wflo_prefect.ledger.budget_model import (
     HoldRequest,
     LeaseCharge,
@@ -124,7 +125,9 @@ class Lease:
         state = self.state
         if state is None or self.pending <= 0:
             return False
-        return bool(alerts_due(self.bound.budget, state, self.pending))
+        budget = self.bound.budget
+        watched = handler_thresholds(budget.display_name)
+        return bool(alerts_due(budget, state, self.pending, watched))
 
 
 @dataclass(eq=False)

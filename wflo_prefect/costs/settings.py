@@ -68,6 +68,14 @@ class CostSettings(PrefectBaseSettings):
             "the model's own output limit is not known."
         ),
     )
+    central_budgets: bool = Field(
+        default=True,
+        description=(
+            "Governed flow runs read the saved `wflo Central Budget` blocks when they start "
+            "(one API read per run) and are held to those that match them. Off: only the "
+            "budgets in the flows' code apply."
+        ),
+    )
     price_refresh: bool = Field(
         default=False,
         description=(

@@ -95,6 +95,14 @@ class SlackApprovalChannel(ApprovalChannel):
             return WebClient(token=self.token.get_secret_value(), base_url=self.base_url)
         return WebClient(token=self.token.get_secret_value())
 
+    def notify(self, body: str, subject: str | None = None) -> None:
+        """Post a plain message (a budget alert, a policy ``Notify``) to the channel, like
+        Prefect's notification blocks; raises when Slack refuses it."""
+        text = f"*{subject}*\n{body}" if subject else body
+        response = self._client().chat_postMessage(channel=self.channel, text=text)
+        if not response.get("ok"):
+            raise RuntimeError(f"Slack refused the message: {response.get('error')}")
+
     def send(self, message: ApprovalMessage) -> Delivery:
         """chat.postMessage with the approval blocks."""
         try:
