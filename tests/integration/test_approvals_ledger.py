@@ -51,3 +51,26 @@ def test_replayed_nonce_is_refused(any_ledger: Ledger) -> None:
         cast_vote(second, Vote("b", True, "a" * 64, "email-link", nonce="link:xyz"))
     assert caught.value.reason == "replay"
     assert any_ledger.approvals.votes(second) == []
+
+
+def test_a_settling_vote_that_came_with_the_resume_claims_it(any_ledger: Ledger) -> None:
+    """A Prefect UI answer resumed the run itself: its settling vote also claims the resume.
+
+    Nobody else (the decider, the sweep) may resume the run again, and the gate
+    needs no second write for it. A vote that does not settle claims nothing.
+    """
+    from wflo_prefect.approvals.decisions import record
+
+    request_id = _request(any_ledger, 2, ["a", "b"])
+    first = record(request_id, Vote("a", True, "a" * 64, "prefect-ui"), resumed=True)
+    assert first.request.status == "pending"
+    assert first.request.resumed_at is None
+    second = record(request_id, Vote("b", True, "a" * 64, "prefect-ui"), resumed=True)
+    assert second.request.status == "approved"
+    assert second.request.resumed_at == second.vote.decided_at
+    assert any_ledger.approvals.claim_resume(request_id) is False
+
+    other = _request(any_ledger, 1, ["a"])
+    settled = record(other, Vote("a", True, "a" * 64, "api"))
+    assert settled.request.resumed_at is None  # a decider resumes it afterwards
+    assert any_ledger.approvals.claim_resume(other) is True

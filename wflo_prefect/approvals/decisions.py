@@ -122,13 +122,23 @@ def tally(request: ApprovalRequestRecord, votes: list[ApprovalVoteRecord]) -> st
     return None
 
 
-def record(request_id: str, vote: Vote) -> VoteOutcome:
+def record(
+    request_id: str,
+    vote: Vote,
+    *,
+    known: ApprovalRequestRecord | None = None,
+    resumed: bool = False,
+) -> VoteOutcome:
     """Record ``vote`` if the rules admit it; return the request after it and every vote.
 
+    ``known`` is the request as the caller just read it (saves reading it again:
+    the vote is admitted against the row read under its lock anyway). ``resumed``:
+    the run already runs again; see :meth:`ApprovalRepository.record_vote`.
     Raises :class:`DecisionRefused` (request and run unchanged) otherwise.
     """
     repo = get_ledger().approvals
-    known = repo.get(request_id)
+    if known is None or known.id != request_id:
+        known = repo.get(request_id)
     if known is None:
         raise DecisionRefused(
             "unknown_request",
@@ -146,6 +156,7 @@ def record(request_id: str, vote: Vote) -> VoteOutcome:
         nonce=vote.nonce,
         admit=_admit(vote),
         tally=tally,
+        resumed=resumed,
     )
 
 

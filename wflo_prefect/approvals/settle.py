@@ -112,11 +112,20 @@ def decide(request_id: str, vote: Vote, *, resume: bool = True) -> ApprovalReque
 
 
 def settle_vote(
-    request_id: str, vote: Vote, *, resume: bool = True
+    request_id: str,
+    vote: Vote,
+    *,
+    resume: bool = True,
+    known: ApprovalRequestRecord | None = None,
+    resumed: bool = False,
 ) -> tuple[ApprovalRequestRecord, ApprovalDecision | None]:
-    """:func:`decide`, also returning the decision when the vote settled the request."""
+    """:func:`decide`, also returning the decision when the vote settled the request.
+
+    ``known`` and ``resumed`` are passed to :func:`~wflo_prefect.approvals.decisions.record`
+    (a gate counting the answer its run was resumed with knows both).
+    """
     try:
-        outcome = record(request_id, vote)
+        outcome = record(request_id, vote, known=known, resumed=resumed)
     except DecisionRefused as exc:
         known = get_ledger().approvals.get(request_id)
         refused(known, exc, channel=vote.channel, actor=vote.approver, claimed_id=request_id)

@@ -126,7 +126,8 @@ def count_ui_answer(
         _log_refusal(flow_run_id, exc)
         return None
     try:
-        return settle_vote(request.id, vote, resume=False)  # audits its own refusals
+        # The run was resumed with this answer: a settling vote also claims the resume.
+        return settle_vote(request.id, vote, resume=False, known=request, resumed=True)
     except DecisionRefused as exc:
         _log_refusal(flow_run_id, exc)
         return None

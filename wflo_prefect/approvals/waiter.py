@@ -95,8 +95,12 @@ class Waiter:
             notify_all(current, self.tiers[current.tier], current.tier)
         return current.status != "pending"
 
-    def take_ui_answer(self) -> tuple[ApprovalRequestRecord, ApprovalDecision | None] | None:
+    def take_ui_answer(
+        self, current: ApprovalRequestRecord
+    ) -> tuple[ApprovalRequestRecord, ApprovalDecision | None] | None:
         """Count an answer submitted in the Prefect UI form (verified first).
+
+        ``current`` is the request as just read from the ledger.
 
         Prefect may publish the ``Running`` event a moment before the resume's
         transaction (state and answer) is visible: a missing answer is read again
@@ -108,13 +112,17 @@ class Waiter:
             answer = read_answer(self.flow_run_id, self.base_key)
             if answer is not None:
                 break
-        return self.count_answer(answer)
+        return self.count_answer(answer, current)
 
     def count_answer(
-        self, answer: Mapping[str, Any] | None
+        self, answer: Mapping[str, Any] | None, current: ApprovalRequestRecord | None = None
     ) -> tuple[ApprovalRequestRecord, ApprovalDecision | None] | None:
-        """Verify and count one form answer; refusals are audited and logged, never raised."""
-        current = get_ledger().approvals.get(self.request.id) or self.request
+        """Verify and count one form answer; refusals are audited and logged, never raised.
+
+        ``current`` is the request as just read (read here when not given).
+        """
+        if current is None:
+            current = get_ledger().approvals.get(self.request.id) or self.request
         return count_ui_answer(current, answer, self.flow_run_id)
 
     def resume_settled(self, watcher: RunWatcher) -> None:
@@ -151,19 +159,27 @@ class Waiter:
             check = True
             watcher.wait(next(delays, _REREAD_DELAYS[-1]))
 
-    def take_resumed(self, watcher: RunWatcher) -> bool:
-        """The run was resumed: count the form's answer; True when settled, else pause again."""
+    def take_resumed(
+        self, watcher: RunWatcher, current: ApprovalRequestRecord | None = None
+    ) -> bool:
+        """The run was resumed: count the form's answer; True when settled, else pause again.
+
+        ``current`` is the request as just read from the ledger (read here when not given).
+        """
         repo = get_ledger().approvals
-        current = repo.get(self.request.id) or self.request
+        if current is None:
+            current = repo.get(self.request.id) or self.request
         if current.status == "pending":
-            counted = self.take_ui_answer()
+            counted = self.take_ui_answer(current)
             if counted is not None and counted[1] is not None:
-                current, self.decision = counted  # this answer settled it: no re-read
-            else:
-                current = repo.get(self.request.id) or current
+                # This answer settled it, and its vote claimed the resume: no re-read.
+                current, self.decision = counted
+                self.request = current
+                return True
+            current = repo.get(self.request.id) or current
         self.request = current
         if current.status != "pending":
-            # Resumed from the UI (or by a decider): the run already runs.
+            # Settled by a decider while the UI resumed the run: the run already runs.
             repo.claim_resume(current.id)
             return True
         self.pause(watcher)
@@ -195,7 +211,7 @@ class Waiter:
                 if changed and watcher.resumed:
                     # A Running event after this pause: resumed (the UI's form), so
                     # read the answer now instead of reading the run first.
-                    if self.take_resumed(watcher):
+                    if self.take_resumed(watcher, current):
                         return self.request
                     continue
                 state = read_state(self.flow_run_id)

@@ -191,11 +191,16 @@ class ApprovalRepository:
         nonce: str | None,
         admit: Admit,
         tally: Tally,
+        resumed: bool = False,
     ) -> VoteOutcome:
         """Admit, store and count one vote atomically.
 
         Returns the request after the vote, the vote and every vote so far (what
         the decision is built from), read once under the request's row lock.
+        ``resumed`` says the run already runs again (the vote came with the resume,
+        as a Prefect UI answer does): a vote that settles the request then also
+        claims the resume (``resumed_at``) in the same transaction, so nobody else
+        resumes it and no second write is needed.
         """
         with self._ledger.transaction() as session:
             query = select(_Request).where(_Request.id == request_id)
@@ -225,11 +230,10 @@ class ApprovalRepository:
             every = [*votes, vote]
             status = tally(before, every)
             if status is not None:
-                session.execute(
-                    update(_Request)
-                    .where(_Request.id == request_id)
-                    .values(status=status, decided_at=vote.decided_at)
-                )
+                settled: dict[str, Any] = {"status": status, "decided_at": vote.decided_at}
+                if resumed and row.resumed_at is None:
+                    settled["resumed_at"] = vote.decided_at
+                session.execute(update(_Request).where(_Request.id == request_id).values(settled))
                 session.refresh(row)
             return VoteOutcome(request=_record(row), vote=vote, votes=every)
 
