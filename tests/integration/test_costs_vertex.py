@@ -4,8 +4,12 @@ Gemini API's; through the real client against the fake Google server."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # litellm: no network
 
 import pytest
 from fakes.google_server import FakeGemini
@@ -13,6 +17,13 @@ from fakes.llm_http import count_tokens
 from google import genai
 from google.genai import types as genai_types
 from google.oauth2.credentials import Credentials
+from langchain_core.language_models import LangSmithParams
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+from langchain_core.messages.ai import UsageMetadata
+from pydantic_ai import Agent
+from pydantic_ai.models.google import GoogleModel
+from pydantic_ai.providers.google import GoogleProvider
 from typer.testing import CliRunner
 
 from wflo_prefect import Budget, BudgetExceeded, instrument
@@ -27,6 +38,9 @@ from wflo_prefect.costs import (
 )
 from wflo_prefect.costs.blocks import WfloCustomPrice
 from wflo_prefect.costs.prices import find_price
+from wflo_prefect.integrations.langchain import WfloCallbackHandler
+from wflo_prefect.integrations.litellm import price_provider
+from wflo_prefect.integrations.pydantic_ai import WfloModel
 from wflo_prefect.ledger import Ledger
 
 PROMPT = "Summarise the quarterly report in three bullet points, please."
@@ -214,3 +228,50 @@ def test_prices_show_names_the_vertex_source() -> None:
     fallback = runner.invoke(app, ["costs", "prices", "show", "google-vertex", "gemini-2.5-flash"])
     assert fallback.exit_code == 0, fallback.output
     assert "$0.3/input MTok" in fallback.output
+
+
+def test_pydantic_ai_google_models_are_priced_by_their_clients_endpoint(
+    ledger: Ledger, server: FakeGemini
+) -> None:
+    """pydantic-ai names a Google model ``google`` whichever endpoint its client uses;
+    WfloModel prices a Vertex AI client's requests as google-vertex."""
+    vertex_client = genai.Client(
+        vertexai=True,
+        project="my-project",
+        location="us-central1",
+        credentials=Credentials(token="t"),  # type: ignore[no-untyped-call]
+        http_options=genai_types.HttpOptions(base_url=server.url),
+    )
+    api_client = genai.Client(
+        api_key="k", http_options=genai_types.HttpOptions(base_url=server.url)
+    )
+    for client in (vertex_client, api_client):
+        model = WfloModel(GoogleModel("gemini-2.0-flash", provider=GoogleProvider(client=client)))
+        assert Agent(model).run_sync(PROMPT).output == "Hello!"
+    vertex, api = ledger.costs.entries()
+    assert (vertex.provider, api.provider) == ("google-vertex", "google")
+    assert vertex.cost_usd == _cost(vertex.input_tokens, 12, "0.15", "0.60")
+    assert api.cost_usd == _cost(api.input_tokens, 12, "0.10", "0.40")
+
+
+class _VertexChat(GenericFakeChatModel):
+    """A chat model reporting LangChain's Vertex AI provider name, with usage."""
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        return LangSmithParams(ls_provider="google_vertexai", ls_model_name="gemini-2.0-flash")
+
+
+def test_langchain_and_litellm_vertex_names_are_priced_as_google_vertex(ledger: Ledger) -> None:
+    """LangChain's ``google_vertexai`` and LiteLLM's ``vertex_ai`` providers are
+    priced as google-vertex; their Gemini API names as google."""
+    usage = UsageMetadata(input_tokens=1_000, output_tokens=100, total_tokens=1_100)
+    chat = _VertexChat(
+        messages=iter([AIMessage(content="Hello!", usage_metadata=usage)]),
+        callbacks=[WfloCallbackHandler()],
+    )
+    chat.invoke(PROMPT)
+    [entry] = ledger.costs.entries()
+    assert (entry.provider, entry.model) == ("google-vertex", "gemini-2.0-flash")
+    assert entry.cost_usd == _cost(1_000, 100, "0.15", "0.60")
+    assert price_provider("vertex_ai/gemini-2.0-flash") == ("google-vertex", "gemini-2.0-flash")
+    assert price_provider("gemini/gemini-2.0-flash") == ("google", "gemini-2.0-flash")
