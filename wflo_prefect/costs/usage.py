@@ -60,6 +60,7 @@ def in_money_context(fn: Callable[_P, _R]) -> Callable[_P, _R]:
 
     return wrapper
 
+
 #: genai-prices usage details that are part of ``input_tokens`` / ``output_tokens``.
 INPUT_DETAILS = frozenset(
     {
