@@ -5,6 +5,7 @@ rate before the call and settled at the rate the response names."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -83,3 +84,47 @@ def test_anthropic_cache_writes_are_billed_at_their_lifetimes_rate(
     ) / MILLION
     [entry] = ledger.costs.entries()
     assert entry.cost_usd == expected
+
+
+def test_openai_audio_in_and_out_is_held_and_settled_at_the_audio_rates(
+    ledger: Ledger, billing: BillingOpenAI
+) -> None:
+    """gpt-audio: $2.5 / $10 text, $32 / $64 audio per million. An inline audio input
+    and an audio answer are priced at the audio rates; under a budget of 1.5 bills
+    the second call is refused (a hold at text rates would let it through)."""
+    client = instrument(openai.OpenAI(base_url=f"{billing.url}/v1", api_key="sk-t", max_retries=0))
+    wav = base64.b64encode(b"\x01" * 30_000).decode()
+    messages: Any = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Transcribe and answer."},
+                {"type": "input_audio", "input_audio": {"data": wav, "format": "wav"}},
+            ],
+        }
+    ]
+    audio_in = 30_000 // 100  # the fake bills one token per 100 bytes
+    text_in = prompt_tokens("gpt-audio", messages)
+    bill = (text_in * Decimal("2.5") + audio_in * 32 + 50 * 64) / MILLION
+    options: Any = {"voice": "alloy", "format": "wav"}
+    with use_budgets(Budget(bill * Decimal("1.5"), scope="global", name="audio")):
+        client.chat.completions.create(
+            model="gpt-audio",
+            messages=messages,
+            max_tokens=50,
+            modalities=["text", "audio"],
+            audio=options,
+        )
+        with pytest.raises(BudgetExceeded):
+            client.chat.completions.create(
+                model="gpt-audio",
+                messages=messages,
+                max_tokens=50,
+                modalities=["text", "audio"],
+                audio=options,
+            )
+    flush_leases()
+    assert len(billing.requests) == 1
+    [entry] = ledger.costs.entries()
+    assert (entry.input_tokens, entry.output_tokens) == (text_in + audio_in, 50)
+    assert entry.cost_usd == bill
