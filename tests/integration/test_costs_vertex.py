@@ -37,6 +37,7 @@ from wflo_prefect.costs import (
     use_budgets,
 )
 from wflo_prefect.costs.blocks import WfloCustomPrice
+from wflo_prefect.costs.compare import Usage, compare_costs
 from wflo_prefect.costs.prices import find_price
 from wflo_prefect.integrations.langchain import WfloCallbackHandler
 from wflo_prefect.integrations.litellm import price_provider
@@ -275,3 +276,31 @@ def test_langchain_and_litellm_vertex_names_are_priced_as_google_vertex(ledger: 
     assert entry.cost_usd == _cost(1_000, 100, "0.15", "0.60")
     assert price_provider("vertex_ai/gemini-2.0-flash") == ("google-vertex", "gemini-2.0-flash")
     assert price_provider("gemini/gemini-2.0-flash") == ("google", "gemini-2.0-flash")
+
+
+def test_compare_prices_a_vertex_model_in_its_gemini_class() -> None:
+    """`wflo costs compare google-vertex/gemini-2.0-flash` finds its class (small), and
+    lists the same model on the Gemini API beside it at the API's price."""
+    result = compare_costs(
+        "google-vertex",
+        "gemini-2.0-flash",
+        [Usage(input_tokens=1_000_000, output_tokens=1_000_000)],
+    )
+    assert result.comparable_class == "small"
+    costs = {(r.provider, r.model): (r.cost_usd, r.source, r.yours) for r in result.rows}
+    assert costs[("google-vertex", "gemini-2.0-flash")] == (Decimal("0.75"), "wflo", True)
+    assert costs[("google", "gemini-2.0-flash")] == (Decimal("0.5"), "genai-prices", False)
+    shown = runner.invoke(
+        app,
+        [
+            "costs",
+            "compare",
+            "google-vertex/gemini-2.0-flash",
+            "--input-tokens",
+            "1000000",
+            "--output-tokens",
+            "1000000",
+        ],
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "priced on the small class" in shown.output
