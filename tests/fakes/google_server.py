@@ -33,6 +33,8 @@ class FakeGemini(FakeLLMServer):
     embed_usage = False
     #: Fail streams after their first chunk with an error event (as Gemini does mid-stream).
     stream_error = False
+    #: Of each prompt's text tokens, this many are reported as read from a context cache.
+    cached_text_tokens = 0
 
     def respond(self, request: Received) -> Reply:
         n = next(_ids)
@@ -78,6 +80,10 @@ class FakeGemini(FakeLLMServer):
                 "candidatesTokenCount": produced,
                 "totalTokenCount": prompt + produced,
             }
+            cached = min(self.cached_text_tokens, prompt - audio)
+            if cached:
+                usage["cachedContentTokenCount"] = cached
+                usage["cacheTokensDetails"] = [{"modality": "TEXT", "tokenCount": cached}]
             if audio:
                 usage["promptTokensDetails"] = [
                     {"modality": "TEXT", "tokenCount": prompt - audio},

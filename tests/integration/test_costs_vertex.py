@@ -304,3 +304,35 @@ def test_compare_prices_a_vertex_model_in_its_gemini_class() -> None:
     )
     assert shown.exit_code == 0, shown.output
     assert "priced on the small class" in shown.output
+
+
+def test_audio_with_cached_context_is_priced_on_both_endpoints(
+    ledger: Ledger, server: FakeGemini
+) -> None:
+    """A response reporting cached tokens and audio (cacheTokensDetails: text only)
+    was refused by genai-prices' calculation; the cached text is billed at the cache
+    rate ($0.025 on the Gemini API; Vertex's shipped entry has no cache rate, so its
+    input rate), the audio at the audio rate."""
+    server.cached_text_tokens = 5
+    audio = genai_types.Part.from_bytes(data=b"\x01" * 20_000, mime_type="audio/wav")
+    contents: list[genai_types.PartUnionDict] = [PROMPT, audio]
+    vertex_client, api_client = _vertex(server), _gemini_api(server)
+    api_client.models.generate_content(model="gemini-2.0-flash", contents=contents)
+    vertex_client.models.generate_content(model="gemini-2.0-flash", contents=contents)
+    api, vertex = ledger.costs.entries()
+    text = count_tokens([[{"parts": [{"text": PROMPT}], "role": "user"}], {}])
+    assert api.cached_input_tokens == vertex.cached_input_tokens == 5
+    assert (
+        api.cost_usd
+        == (
+            (text - 5) * Decimal("0.10")
+            + 5 * Decimal("0.025")
+            + 200 * Decimal("0.70")
+            + 12 * Decimal("0.40")
+        )
+        / MILLION
+    )
+    assert (
+        vertex.cost_usd
+        == (text * Decimal("0.15") + 200 * Decimal("1.00") + 12 * Decimal("0.60")) / MILLION
+    )

@@ -129,7 +129,10 @@ class Price:
             if cached_rate is None:
                 cached_rate = c.input_per_mtok
             audio_rate = c.input_audio_per_mtok
-            audio = details.get("input_audio_tokens", 0) if audio_rate is not None else 0
+            audio = 0  # uncached audio input, billed at the audio rate when one is set
+            if audio_rate is not None:
+                cached_audio = details.get("cache_audio_read_tokens", 0)
+                audio = max(details.get("input_audio_tokens", 0) - cached_audio, 0)
             uncached = input_tokens - cached_input_tokens - audio
             custom_total = (
                 max(uncached, 0) * c.input_per_mtok
@@ -151,6 +154,10 @@ class Price:
             usage = _usage(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens)
             for key, value in details.items():
                 setattr(usage, key, value or None)
+            if cached_input_tokens and details.get("input_audio_tokens"):
+                # genai-prices needs the cached part of the audio once both are
+                # reported; unreported, none of the audio is cached (the dearer case).
+                usage.cache_audio_read_tokens = details.get("cache_audio_read_tokens", 0)
             result = data.calc(
                 usage,
                 self.model,

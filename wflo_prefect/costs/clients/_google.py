@@ -96,9 +96,10 @@ def _start(provider: str, path: str, body: Any) -> _Call | None:
     return _Call(call)
 
 
-def _audio_tokens(usage: Any) -> int:
-    """Audio input tokens of a ``usageMetadata`` (its ``promptTokensDetails``)."""
-    parts = field(usage, "promptTokensDetails")
+def _audio_tokens(usage: Any, key: str) -> int:
+    """Audio tokens of a ``usageMetadata``'s ``promptTokensDetails`` or
+    ``cacheTokensDetails`` (``key``)."""
+    parts = field(usage, key)
     if not isinstance(parts, list):
         return 0
     return sum(as_int(field(p, "tokenCount")) for p in parts if field(p, "modality") == "AUDIO")
@@ -121,9 +122,12 @@ def _read(body: str | None, into: TokenUsage) -> bool:
         into.output_tokens = as_int(field(usage, "candidatesTokenCount")) + as_int(
             field(usage, "thoughtsTokenCount")
         )
-        audio = _audio_tokens(usage)
+        audio = _audio_tokens(usage, "promptTokensDetails")
         if audio:
             into.details["input_audio_tokens"] = audio
+            cached_audio = _audio_tokens(usage, "cacheTokensDetails")
+            if cached_audio:
+                into.details["cache_audio_read_tokens"] = min(cached_audio, audio)
         into.seen = True
     elif isinstance(field(data, "predictions"), list):  # Vertex embeddings
         counts = [field(p, "embeddings", "statistics", "token_count") for p in data["predictions"]]
