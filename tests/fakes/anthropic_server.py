@@ -1,7 +1,9 @@
 """A local server speaking Anthropic's Messages API: JSON and SSE streaming.
 
 Usage as Anthropic reports it (``input_tokens`` excludes cache reads and writes,
-which come as ``cache_read_input_tokens`` / ``cache_creation_input_tokens``); a
+which come as ``cache_read_input_tokens`` / ``cache_creation_input_tokens``, the
+writes split by lifetime in ``cache_creation``: 1-hour when a ``cache_control``
+block of the request asks ``ttl: "1h"``, else 5-minute); a
 stream starts with ``message_start`` (input usage), sends ``content_block_*`` and
 ``ping`` events, then ``message_delta`` with the cumulative ``output_tokens`` and
 ``message_stop``. ``request-id`` headers; Anthropic's error object.
@@ -50,6 +52,10 @@ class FakeAnthropic(FakeLLMServer):
             "output_tokens": output,
             "cache_creation_input_tokens": written,
             "cache_read_input_tokens": cached,
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": 0 if _asks_one_hour(body) else written,
+                "ephemeral_1h_input_tokens": written if _asks_one_hour(body) else 0,
+            },
         }
         message: dict[str, Any] = {
             "id": f"msg_{n:06d}",
@@ -108,3 +114,15 @@ class FakeAnthropic(FakeLLMServer):
             {"type": "error", "error": {"type": kind, "message": f"fake error {status}"}},
             headers={"request-id": "req_error", "x-should-retry": "false"},
         )
+
+
+def _asks_one_hour(value: Any) -> bool:
+    """Whether a ``cache_control`` block in ``value`` asks for the 1-hour cache."""
+    if isinstance(value, dict):
+        control = value.get("cache_control")
+        if isinstance(control, dict) and control.get("ttl") == "1h":
+            return True
+        return any(_asks_one_hour(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_asks_one_hour(v) for v in value)
+    return False

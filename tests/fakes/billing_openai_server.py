@@ -6,10 +6,15 @@ ship offline), with OpenAI's documented framing: 3 tokens per message, 1 more fo
 ``name``, 3 to prime the reply. Every answer uses its whole ``max_tokens`` (or the
 model's own output limit when none is given), so the bill is the worst case a hold
 has to cover. The response names the ``service_tier`` the request asked for.
+Inline audio input (``input_audio`` parts) is billed one token per 100 decoded
+bytes and reported in ``prompt_tokens_details.audio_tokens``; a request asking for
+the ``audio`` modality gets all its output as audio
+(``completion_tokens_details.audio_tokens``).
 """
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import quicktok
@@ -67,7 +72,27 @@ class BillingOpenAI(FakeOpenAI):
         tier = request.body.get("service_tier")
         if isinstance(reply.json_body, dict) and tier:
             reply.json_body["service_tier"] = tier
+        usage = reply.json_body.get("usage") if isinstance(reply.json_body, dict) else None
+        if isinstance(usage, dict) and "prompt_tokens_details" in usage:
+            audio = _audio_tokens(request.body.get("messages", []))
+            usage["prompt_tokens"] += audio
+            usage["total_tokens"] += audio
+            usage["prompt_tokens_details"]["audio_tokens"] = audio
+            if "audio" in (request.body.get("modalities") or []):
+                usage["completion_tokens_details"]["audio_tokens"] = usage["completion_tokens"]
         return reply
+
+
+def _audio_tokens(value: Any) -> int:
+    """Tokens the ``input_audio`` parts of ``value`` are billed: one per 100 decoded bytes."""
+    if isinstance(value, dict):
+        if value.get("type") == "input_audio":
+            data = value.get("input_audio", {}).get("data", "")
+            return len(base64.b64decode(data)) // 100
+        return sum(_audio_tokens(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(_audio_tokens(v) for v in value)
+    return 0
 
 
 class BillingAnthropic(FakeAnthropic):

@@ -7,12 +7,17 @@ with ``usageMetadata`` (``promptTokenCount``, ``candidatesTokenCount``,
 growing with each chunk. ``:batchEmbedContents`` answers one embedding per request
 and, like the Gemini API, no token counts (unless ``embed_usage`` is set: then
 ``usageMetadata.promptTokenCount``); Vertex's ``:predict`` for embedding models
-answers ``predictions[].embeddings`` with ``statistics.token_count``. Errors use
-Google's ``{"error": {code, message, status}}``.
+answers ``predictions[].embeddings`` with ``statistics.token_count``. Inline audio
+parts (``inlineData`` with an ``audio/`` MIME type) are billed one token per 100
+decoded bytes and reported in ``usageMetadata.promptTokensDetails`` (modality
+``AUDIO``). The same server answers Vertex AI's paths
+(``…/publishers/google/models/{model}:generateContent``). Errors use Google's
+``{"error": {code, message, status}}``.
 """
 
 from __future__ import annotations
 
+import base64
 import itertools
 from typing import Any
 
@@ -28,6 +33,8 @@ class FakeGemini(FakeLLMServer):
     embed_usage = False
     #: Fail streams after their first chunk with an error event (as Gemini does mid-stream).
     stream_error = False
+    #: Of each prompt's text tokens, this many are reported as read from a context cache.
+    cached_text_tokens = 0
 
     def respond(self, request: Received) -> Reply:
         n = next(_ids)
@@ -55,7 +62,9 @@ class FakeGemini(FakeLLMServer):
                 for i in instances
             ]
             return Reply(json_body={"predictions": predictions, "metadata": {}})
-        prompt = count_tokens([body.get("contents", []), body.get("systemInstruction") or {}])
+        audio = _audio_tokens(body.get("contents", []))
+        text = _without_audio([body.get("contents", []), body.get("systemInstruction") or {}])
+        prompt = count_tokens(text) + audio
         limit = int((body.get("generationConfig") or {}).get("maxOutputTokens") or 10_000)
         output = min(self.reply_tokens, limit)
 
@@ -66,13 +75,23 @@ class FakeGemini(FakeLLMServer):
             }
             if finish:
                 candidate["finishReason"] = finish
+            usage: dict[str, Any] = {
+                "promptTokenCount": prompt,
+                "candidatesTokenCount": produced,
+                "totalTokenCount": prompt + produced,
+            }
+            cached = min(self.cached_text_tokens, prompt - audio)
+            if cached:
+                usage["cachedContentTokenCount"] = cached
+                usage["cacheTokensDetails"] = [{"modality": "TEXT", "tokenCount": cached}]
+            if audio:
+                usage["promptTokensDetails"] = [
+                    {"modality": "TEXT", "tokenCount": prompt - audio},
+                    {"modality": "AUDIO", "tokenCount": audio},
+                ]
             return {
                 "candidates": [candidate],
-                "usageMetadata": {
-                    "promptTokenCount": prompt,
-                    "candidatesTokenCount": produced,
-                    "totalTokenCount": prompt + produced,
-                },
+                "usageMetadata": usage,
                 "modelVersion": model,
                 "responseId": f"resp-{n:06d}",
             }
@@ -99,3 +118,33 @@ class FakeGemini(FakeLLMServer):
                 }
             },
         )
+
+
+def _is_audio(value: Any) -> bool:
+    if not isinstance(value, dict):
+        return False
+    inline = value.get("inlineData") or value.get("inline_data")
+    if not isinstance(inline, dict):
+        return False
+    return str(inline.get("mimeType") or inline.get("mime_type") or "").startswith("audio/")
+
+
+def _audio_tokens(value: Any) -> int:
+    """Tokens the inline audio parts of ``value`` are billed: one per 100 decoded bytes."""
+    if _is_audio(value):
+        inline = value.get("inlineData") or value.get("inline_data")
+        return len(base64.b64decode(inline.get("data", ""))) // 100
+    if isinstance(value, dict):
+        return sum(_audio_tokens(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(_audio_tokens(v) for v in value)
+    return 0
+
+
+def _without_audio(value: Any) -> Any:
+    """``value`` with its inline audio parts left out (they are billed as audio)."""
+    if isinstance(value, dict):
+        return {k: _without_audio(v) for k, v in value.items() if not _is_audio(v)}
+    if isinstance(value, list):
+        return [_without_audio(v) for v in value if not _is_audio(v)]
+    return value

@@ -196,10 +196,11 @@ def test_vertex_embeddings_are_metered_from_their_statistics(
     ledger: Ledger, gemini_server: FakeGemini
 ) -> None:
     """On Vertex, text-embedding models are called with ``:predict``; each embedding's
-    statistics.token_count is billed (the model priced here by a custom price)."""
+    statistics.token_count is billed under google-vertex (the model priced here by a
+    custom price for that provider)."""
     client = _gemini(gemini_server, vertexai=True)
     price = CustomPrice(
-        provider="google",
+        provider="google-vertex",
         model="text-embedding-005",
         input_per_mtok=Decimal("0.1"),
         output_per_mtok=Decimal(0),
@@ -211,6 +212,7 @@ def test_vertex_embeddings_are_metered_from_their_statistics(
         clear_custom_prices()
     assert gemini_server.paths()[-1].endswith("text-embedding-005:predict")
     [entry] = ledger.costs.entries()
+    assert entry.provider == "google-vertex"
     assert entry.input_tokens == sum(count_tokens(t) for t in TEXTS)
     assert entry.cost_usd == Decimal("0.1") * entry.input_tokens / 1_000_000
 

@@ -46,7 +46,7 @@ def test_openai_text_is_counted_exactly(model: str, vocabulary: str) -> None:
         assert text_tokens(text, "openai", model) == exact_tokenizer(vocabulary).count(text), name
 
 
-@pytest.mark.parametrize("provider", ["anthropic", "google", "cohere"])
+@pytest.mark.parametrize("provider", ["anthropic", "google", "google-vertex", "cohere"])
 def test_an_unpublished_tokenizer_is_bounded_by_every_shipped_vocabulary(provider: str) -> None:
     """Above each of four real BPE vocabularies by the margin, and above the script floor."""
     for name, text in CORPUS:
@@ -133,6 +133,8 @@ def test_tools_are_counted_as_their_json() -> None:
         ("anthropic", "claude-opus-4-20250514", 32_000),
         ("anthropic", "claude-sonnet-4-5", 64_000),
         ("google", "gemini-2.5-pro", 65_536),
+        ("google-vertex", "gemini-2.5-pro", 65_536),
+        ("google-vertex", "gemini-2.0-flash-001", 8_192),
     ],
 )
 def test_a_request_without_max_tokens_holds_the_models_output_limit(
@@ -140,7 +142,7 @@ def test_a_request_without_max_tokens_holds_the_models_output_limit(
 ) -> None:
     assert output_limit(provider, model, 4096) == limit
     kind = "messages" if provider == "anthropic" else "chat"
-    if provider != "google":
+    if not provider.startswith("google"):
         estimate = Endpoint(provider, kind).estimate({"model": model, "messages": []}, 4096)  # type: ignore[arg-type]
         assert estimate.max_output_tokens == limit
 

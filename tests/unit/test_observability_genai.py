@@ -35,6 +35,7 @@ def test_finish_reasons_are_read_from_each_shape(
 def test_provider_names_are_the_conventions_well_known_values() -> None:
     """gen_ai.provider.name uses the conventions' values, e.g. gcp.gen_ai for Google."""
     assert PROVIDER_NAMES["google"] == "gcp.gen_ai"
+    assert PROVIDER_NAMES["google-vertex"] == "gcp.vertex_ai"  # a Vertex AI client's calls
     assert PROVIDER_NAMES["azure"] == "azure.ai.openai"
     assert PROVIDER_NAMES["bedrock"] == "aws.bedrock"
 

@@ -238,7 +238,8 @@ def show_price(
     """The price of PROVIDER's MODEL per million tokens, and where it comes from."""
     from genai_prices import __version__ as genai_prices_version
 
-    from wflo_prefect.costs.prices import find_price
+    from wflo_prefect.costs.prices import find_price, genai_provider
+    from wflo_prefect.costs.shipped_prices import shipped_source
 
     try:
         price = find_price(provider, model)
@@ -250,14 +251,17 @@ def show_price(
         rates = f"${custom.input_per_mtok}/input MTok, ${custom.output_per_mtok}/output MTok"
         if cached is not None:
             rates += f", ${cached}/cached input MTok"
+        if custom.input_audio_per_mtok is not None:
+            rates += f", ${custom.input_audio_per_mtok}/input audio MTok"
         console.print(f"{provider}/{model}: {rates}")
-        shipped = "price wflo ships (not yet in genai-prices' data)"
-        console.print(f"source: {shipped if price.source == 'wflo' else 'custom price'}")
+        entry = shipped_source(custom) if price.source == "wflo" else None
+        source = f"price wflo ships ({entry.source}, as of {entry.as_of})" if entry else None
+        console.print(f"source: {source or 'custom price'}")
         return
     if price.data is None:
         console.print(f"{provider}/{model}: no price known; calls are recorded unpriced (cost 0)")
         return
-    _, info = price.data.find_provider_model(model, None, provider, None)
+    _, info = price.data.find_provider_model(model, None, genai_provider(provider), None)
     console.print(f"{provider}/{model}: {info.get_prices(datetime.now(UTC))}")
     refreshed = price.refreshed_at
     if refreshed is None:

@@ -135,6 +135,9 @@ class WfloCustomPrice(ValidatedModel, Block):
     cached_input_per_mtok: Decimal | None = Field(
         default=None, ge=0, description="USD per million cached input tokens."
     )
+    input_audio_per_mtok: Decimal | None = Field(
+        default=None, ge=0, description="USD per million audio input tokens (default: input)."
+    )
     effective_from: datetime | None = Field(default=None, description="Applies from (inclusive).")
     effective_to: datetime | None = Field(default=None, description="Applies until (exclusive).")
 
@@ -146,6 +149,7 @@ class WfloCustomPrice(ValidatedModel, Block):
             input_per_mtok=self.input_per_mtok,
             output_per_mtok=self.output_per_mtok,
             cached_input_per_mtok=self.cached_input_per_mtok,
+            input_audio_per_mtok=self.input_audio_per_mtok,
             effective_from=self.effective_from,
             effective_to=self.effective_to,
         )

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from wflo_prefect.costs.errors import UnknownModelPrice
-from wflo_prefect.costs.prices import find_price
+from wflo_prefect.costs.prices import find_price, genai_provider
 from wflo_prefect.costs.usage import check_usage
 from wflo_prefect.errors import InvalidArgumentError
 
@@ -128,7 +128,9 @@ def _canonical(provider: str, model: str) -> str:
     from genai_prices import data_snapshot
 
     try:
-        _, info = data_snapshot.get_snapshot().find_provider_model(model, None, provider, None)
+        _, info = data_snapshot.get_snapshot().find_provider_model(
+            model, None, genai_provider(provider), None
+        )
     except LookupError:
         return model
     return str(info.id)
@@ -184,8 +186,9 @@ def resolve_model(model: str, provider: str | None = None) -> tuple[str, str]:
 def class_of(provider: str, model: str) -> str:
     """The comparable class ``provider``'s ``model`` belongs to (its first one)."""
     names = {model, _canonical(provider, model)}
+    listed = genai_provider(provider)  # a Vertex AI model is in its Gemini API class
     for name, models in COMPARABLE_CLASSES.items():
-        if any(p == provider and m in names for p, m in models):
+        if any(p == listed and m in names for p, m in models):
             return name
     raise InvalidArgumentError(
         f"{provider}/{model} is in no comparable class",

@@ -27,6 +27,9 @@ class CustomPrice(ValidatedModel, BaseModel):
     cached_input_per_mtok: Decimal | None = Field(
         default=None, ge=0, description="USD per million cached input tokens (default: input)."
     )
+    input_audio_per_mtok: Decimal | None = Field(
+        default=None, ge=0, description="USD per million audio input tokens (default: input)."
+    )
     effective_from: datetime | None = Field(
         default=None, description="First moment the price applies (inclusive); empty: always."
     )
@@ -34,7 +37,13 @@ class CustomPrice(ValidatedModel, BaseModel):
         default=None, description="Moment the price stops applying (exclusive); empty: never."
     )
 
-    @field_validator("input_per_mtok", "output_per_mtok", "cached_input_per_mtok", mode="before")
+    @field_validator(
+        "input_per_mtok",
+        "output_per_mtok",
+        "cached_input_per_mtok",
+        "input_audio_per_mtok",
+        mode="before",
+    )
     @classmethod
     def _exact_decimal(cls, value: Any) -> Any:
         # float -> Decimal through its shortest repr, never its binary expansion.

@@ -23,6 +23,7 @@ from wflo_prefect.costs.budgeting import BoundBudget, bind_budgets
 from wflo_prefect.costs.context import active_budgets
 from wflo_prefect.costs.errors import BudgetExceeded
 from wflo_prefect.costs.settings import get_cost_settings
+from wflo_prefect.costs.usage import in_money_context
 from wflo_prefect.errors import LedgerError
 from wflo_prefect.ledger import get_ledger
 from wflo_prefect.ledger.budget_model import HoldRequest, Refusal, WindowState, fits_without
@@ -115,6 +116,7 @@ class Hold:
     slices: list[leases.LeaseSlice] = field(default_factory=list)
     closed: bool = False
 
+    @in_money_context
     def settle(self, entry: NewCostEntry) -> CostEntry | None:
         """Charge the actual cost, write the cost entry, alert on thresholds; once."""
         if self.closed:
@@ -134,6 +136,7 @@ class Hold:
                 check_thresholds(bound, state, self.who)
         return stored
 
+    @in_money_context
     def release(self) -> None:
         """Give the held money back (the call failed or was not sent)."""
         if self.closed:
@@ -145,6 +148,7 @@ class Hold:
             get_ledger().costs.release(self.reservation_ids)
 
 
+@in_money_context
 def reserve(
     amount_usd: Decimal,
     who: Attribution,

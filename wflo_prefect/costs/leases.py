@@ -42,6 +42,7 @@ from wflo_prefect.costs.lease import (
     safely,
 )
 from wflo_prefect.costs.settings import get_cost_settings
+from wflo_prefect.costs.usage import in_money_context
 from wflo_prefect.ledger.budget_model import HoldRequest
 from wflo_prefect.ledger.database import Database
 from wflo_prefect.ledger.repository import Ledger
@@ -196,6 +197,7 @@ def _hold_on(
         return LeaseSlice(lease, amount)
 
 
+@in_money_context
 def flush_leases(ledger: Database | None = None) -> None:
     """Close this process's leases (of ``ledger``, or all): pending cost charged to
     their windows, unused money given back. Leases with calls in flight give back
@@ -226,6 +228,7 @@ def _start_keeper(book: _Book) -> None:
     book.keeper.start()
 
 
+@in_money_context
 def _keep(book: _Book) -> None:
     """Sync leases at least every TTL; close those idle for a TTL (their money goes back)."""
     while book is _book:

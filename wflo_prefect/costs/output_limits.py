@@ -56,6 +56,7 @@ _OUTPUT_LIMITS: dict[str, tuple[tuple[str, int], ...]] = {
     ),
 }
 _OUTPUT_LIMITS["azure"] = _OUTPUT_LIMITS["openai"]
+_OUTPUT_LIMITS["google-vertex"] = _OUTPUT_LIMITS["google"]  # Vertex AI: the same models
 
 # (provider, model prefix) -> tokens one image can cost at most (largest size, high detail).
 _IMAGE_TOKENS: dict[str, tuple[tuple[str, int], ...]] = {
@@ -72,6 +73,7 @@ _IMAGE_TOKENS: dict[str, tuple[tuple[str, int], ...]] = {
     # 258 tokens per 768 px tile, up to 16 tiles.
     "google": (("", 258 * 16),),
 }
+_IMAGE_TOKENS["google-vertex"] = _IMAGE_TOKENS["google"]
 _DEFAULT_IMAGE_TOKENS = 48_169
 
 #: Audio bytes per token assumed at most (OpenAI bills ~10 tokens a second; 8 kbit/s,

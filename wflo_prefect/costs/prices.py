@@ -1,5 +1,9 @@
 """Prices of LLM calls: custom prices first, then genai-prices' data.
 
+Vertex AI calls (provider ``google-vertex``) are priced from wflo's Vertex table
+where Vertex's list price differs from the Gemini API's, else from genai-prices'
+``google`` (Gemini API) data; see :mod:`wflo_prefect.costs.shipped_prices`.
+
 genai-prices' data is the copy bundled with the package (offline), or with
 ``PREFECT_INTEGRATIONS_WFLO_COSTS_PRICE_REFRESH`` on, a refreshed copy (see
 :mod:`wflo_prefect.costs.price_refresh`).
@@ -22,7 +26,7 @@ from wflo_prefect.costs.custom_price import CustomPrice
 from wflo_prefect.costs.errors import UnknownModelPrice
 from wflo_prefect.costs.price_refresh import stored_snapshot
 from wflo_prefect.costs.settings import get_cost_settings
-from wflo_prefect.costs.shipped_prices import shipped_price
+from wflo_prefect.costs.shipped_prices import shipped_price, vertex_price
 from wflo_prefect.costs.usage import MONEY_CONTEXT, check_usage
 
 if TYPE_CHECKING:
@@ -38,6 +42,15 @@ __all__ = [
 ]
 
 _MILLION = Decimal(1_000_000)
+
+#: wflo provider ids genai-prices lists under another id (its ``google`` prices are
+#: the Gemini API's; Vertex AI's differences are in wflo's Vertex table).
+_GENAI_PROVIDER = {"google-vertex": "google"}
+
+
+def genai_provider(provider: str) -> str:
+    """The genai-prices provider id that prices wflo's ``provider``."""
+    return _GENAI_PROVIDER.get(provider.lower(), provider)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,29 +128,40 @@ class Price:
             cached_rate = c.cached_input_per_mtok
             if cached_rate is None:
                 cached_rate = c.input_per_mtok
-            uncached = input_tokens - cached_input_tokens
+            audio_rate = c.input_audio_per_mtok
+            audio = 0  # uncached audio input, billed at the audio rate when one is set
+            if audio_rate is not None:
+                cached_audio = details.get("cache_audio_read_tokens", 0)
+                audio = max(details.get("input_audio_tokens", 0) - cached_audio, 0)
+            uncached = input_tokens - cached_input_tokens - audio
             custom_total = (
-                uncached * c.input_per_mtok
+                max(uncached, 0) * c.input_per_mtok
                 + cached_input_tokens * cached_rate
+                + audio * (audio_rate or 0)
                 + output_tokens * c.output_per_mtok
             )
             return custom_total / _MILLION
         from genai_prices import data_snapshot
 
         data = self.data or data_snapshot.get_snapshot()
+        provider = genai_provider(self.provider)
         tier = None if service_tier in (None, "auto", "default", "standard") else service_tier
         rates = None
         if not details and tier is None:
-            _provider, info = data.find_provider_model(self.model, None, self.provider, None)
+            _provider, info = data.find_provider_model(self.model, None, provider, None)
             rates = _linear_rates(info.get_prices(at or datetime.now(UTC)))
         if rates is None:
             usage = _usage(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens)
             for key, value in details.items():
                 setattr(usage, key, value or None)
+            if cached_input_tokens and details.get("input_audio_tokens"):
+                # genai-prices needs the cached part of the audio once both are
+                # reported; unreported, none of the audio is cached (the dearer case).
+                usage.cache_audio_read_tokens = details.get("cache_audio_read_tokens", 0)
             result = data.calc(
                 usage,
                 self.model,
-                self.provider,
+                provider,
                 None,
                 at,
                 price_context={"service_tier": tier} if tier else None,
@@ -233,7 +257,7 @@ def _genai_data(provider: str, model: str, refreshed: DataSnapshot | None) -> Da
     candidates = [refreshed] if refreshed is not None else []
     for data in [*candidates, data_snapshot.get_snapshot()]:
         try:
-            data.find_provider_model(model, None, provider, None)
+            data.find_provider_model(model, None, genai_provider(provider), None)
         except LookupError:
             continue
         return data
@@ -254,6 +278,9 @@ def find_price(provider: str, model: str, *, at: datetime | None = None) -> Pric
     for custom in [*registered, *settings.custom_prices]:
         if custom.applies(provider, model, moment):
             return Price(provider, model, "custom", custom)
+    vertex = vertex_price(provider, model, moment)
+    if vertex is not None:
+        return Price(provider, model, "wflo", vertex)
     data = _genai_data(provider, model, stored_snapshot(settings))
     if data is not None:
         return Price(provider, model, "genai-prices", data=data)

@@ -12,8 +12,17 @@ has set (``decimal.localcontext(prec=3)`` in user code must not truncate costs).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from decimal import ROUND_HALF_EVEN, Context, DivisionByZero, InvalidOperation, Overflow
+import functools
+from collections.abc import Callable, Mapping
+from decimal import (
+    ROUND_HALF_EVEN,
+    Context,
+    DivisionByZero,
+    InvalidOperation,
+    Overflow,
+    localcontext,
+)
+from typing import ParamSpec, TypeVar
 
 from wflo_prefect.errors import InvalidArgumentError
 
@@ -24,6 +33,7 @@ __all__ = [
     "OUTPUT_DETAILS",
     "check_count",
     "check_usage",
+    "in_money_context",
 ]
 
 #: No call bills more tokens than this (a trillion); more is a bad count, not a call.
@@ -34,6 +44,22 @@ MAX_TOKENS = 10**12
 MONEY_CONTEXT = Context(
     prec=34, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow]
 )
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def in_money_context(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run ``fn`` in :data:`MONEY_CONTEXT`: budget arithmetic (holds, lease sizes,
+    charges) must not depend on the decimal context of the code making the call."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with localcontext(MONEY_CONTEXT):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
 
 #: genai-prices usage details that are part of ``input_tokens`` / ``output_tokens``.
 INPUT_DETAILS = frozenset(

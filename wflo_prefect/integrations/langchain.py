@@ -44,7 +44,7 @@ __all__ = ["WfloCallbackHandler"]
 # LangChain's `ls_provider` names where genai-prices (and wflo) name providers otherwise.
 _PROVIDERS = {
     "google_genai": "google",
-    "google_vertexai": "google",
+    "google_vertexai": "google-vertex",
     "google_anthropic_vertex": "anthropic",
     "bedrock": "aws",
     "amazon_bedrock": "aws",

@@ -35,8 +35,8 @@ __all__ = ["acompletion", "completion", "price_provider"]
 # LiteLLM's provider names where genai-prices (and wflo) name them otherwise.
 _PROVIDERS = {
     "gemini": "google",
-    "vertex_ai": "google",
-    "vertex_ai_beta": "google",
+    "vertex_ai": "google-vertex",
+    "vertex_ai_beta": "google-vertex",
     "bedrock": "aws",
     "bedrock_converse": "aws",
     "cohere_chat": "cohere",

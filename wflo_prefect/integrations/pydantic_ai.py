@@ -53,7 +53,8 @@ __all__ = ["WfloModel", "provider_of", "run_with_approvals", "tool_approval_deta
 # pydantic-ai's `Model.system` names where genai-prices (and wflo) name providers otherwise.
 _PROVIDERS = {
     "google-gla": "google",
-    "google-vertex": "google",
+    "google-vertex": "google-vertex",
+    "google-cloud": "google-vertex",
     "bedrock": "aws",
     "xai": "x-ai",
     "azure": "azure",
@@ -61,8 +62,18 @@ _PROVIDERS = {
 
 
 def provider_of(model: Model) -> str:
-    """The wflo price provider of a pydantic-ai model (``model.system``, mapped)."""
-    return _PROVIDERS.get(model.system, model.system)
+    """The wflo price provider of a pydantic-ai model (``model.system``, mapped).
+
+    A Google model is priced by where its google-genai client sends requests:
+    ``google-vertex`` for a Vertex AI client, ``google`` for the Gemini API (the
+    provider's name can disagree with its client when one is passed in).
+    """
+    system = model.system
+    if system.startswith("google"):
+        vertex = getattr(getattr(model, "client", None), "vertexai", None)
+        if isinstance(vertex, bool):
+            return "google-vertex" if vertex else "google"
+    return _PROVIDERS.get(system, system)
 
 
 def _request_text(

@@ -63,6 +63,7 @@ PROVIDER_NAMES = {
     "google": "gcp.gen_ai",
     "gemini": "gcp.gemini",
     "vertex": "gcp.vertex_ai",
+    "google-vertex": "gcp.vertex_ai",
     "bedrock": "aws.bedrock",
     "cohere": "cohere",
     "mistral": "mistral_ai",

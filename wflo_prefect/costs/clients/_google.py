@@ -17,6 +17,12 @@ that instance, for:
   or Vertex's per-embedding ``statistics.token_count``; the Gemini API's
   ``batchEmbedContents`` reports no counts, and is then recorded at the hold's
   offline count (an upper bound, see ``tokens.py``).
+
+Calls through a Vertex AI client (``Client(vertexai=True)``) are recorded under the
+provider ``google-vertex`` and priced at Vertex's list prices (see
+``shipped_prices.py``); Gemini API calls under ``google``. Audio input
+(``usageMetadata.promptTokensDetails`` with modality ``AUDIO``) is priced at the
+audio rate; the hold counts inline audio the same way.
 """
 
 from __future__ import annotations
@@ -63,7 +69,7 @@ def _embed_contents(method: str, body: dict[str, Any]) -> list[Any] | None:
     return None  # another :predict (Imagen...): not metered
 
 
-def _start(path: str, body: Any) -> _Call | None:
+def _start(provider: str, path: str, body: Any) -> _Call | None:
     match = _PATH.search(path.split("?", 1)[0])
     if match is None or not isinstance(body, dict):
         return None
@@ -72,18 +78,31 @@ def _start(path: str, body: Any) -> _Call | None:
         contents = _embed_contents(method, body)
         if contents is None:
             return None
-        tokens = input_bound({"contents": contents}, ("contents",), "google", model).tokens
-        call = start_call("google", model, input_tokens=tokens, max_output_tokens=0)
+        tokens = input_bound({"contents": contents}, ("contents",), provider, model).tokens
+        call = start_call(provider, model, input_tokens=tokens, max_output_tokens=0)
         return _Call(call, tokens)
     settings = get_cost_settings()
     keys = ("contents", "systemInstruction", "system_instruction", "tools")
-    inputs = input_bound(body, keys, "google", model).tokens
+    bound = input_bound(body, keys, provider, model)
     config = body.get("generationConfig") or body.get("generation_config") or {}
     limit = field(config, "maxOutputTokens") or field(config, "max_output_tokens")
     candidates = field(config, "candidateCount") or 1
-    most = limit or output_limit("google", model, settings.default_max_output_tokens)
+    most = limit or output_limit(provider, model, settings.default_max_output_tokens)
     max_output = int(most) * int(candidates)
-    return _Call(start_call("google", model, input_tokens=inputs, max_output_tokens=max_output))
+    details = {"input_audio_tokens": bound.audio_tokens} if bound.audio_tokens else None
+    call = start_call(
+        provider, model, input_tokens=bound.tokens, max_output_tokens=max_output, details=details
+    )
+    return _Call(call)
+
+
+def _audio_tokens(usage: Any, key: str) -> int:
+    """Audio tokens of a ``usageMetadata``'s ``promptTokensDetails`` or
+    ``cacheTokensDetails`` (``key``)."""
+    parts = field(usage, key)
+    if not isinstance(parts, list):
+        return 0
+    return sum(as_int(field(p, "tokenCount")) for p in parts if field(p, "modality") == "AUDIO")
 
 
 def _read(body: str | None, into: TokenUsage) -> bool:
@@ -103,6 +122,12 @@ def _read(body: str | None, into: TokenUsage) -> bool:
         into.output_tokens = as_int(field(usage, "candidatesTokenCount")) + as_int(
             field(usage, "thoughtsTokenCount")
         )
+        audio = _audio_tokens(usage, "promptTokensDetails")
+        if audio:
+            into.details["input_audio_tokens"] = audio
+            cached_audio = _audio_tokens(usage, "cacheTokensDetails")
+            if cached_audio:
+                into.details["cache_audio_read_tokens"] = min(cached_audio, audio)
         into.seen = True
     elif isinstance(field(data, "predictions"), list):  # Vertex embeddings
         counts = [field(p, "embeddings", "statistics", "token_count") for p in data["predictions"]]
@@ -125,6 +150,7 @@ def _settle(call: _Call, usage: TokenUsage) -> None:
         cached_input_tokens=usage.cached_input_tokens,
         model=usage.model,
         request_id=usage.request_id,
+        details=usage.details or None,
     )
 
 
@@ -146,12 +172,13 @@ def instrument_google(client: Any) -> Any:
     api = client._api_client
     if getattr(api, _MARK, False):
         return client
+    provider = "google-vertex" if getattr(api, "vertexai", False) else "google"
     request, request_streamed = api.request, api.request_streamed
     async_request, async_request_streamed = api.async_request, api.async_request_streamed
 
     @functools.wraps(request)
     def metered_request(method: str, path: str, body: Any, *args: Any, **kwargs: Any) -> Any:
-        call = _start(path, body) if method.lower() == "post" else None
+        call = _start(provider, path, body) if method.lower() == "post" else None
         if call is None:
             return request(method, path, body, *args, **kwargs)
         try:
@@ -168,7 +195,7 @@ def instrument_google(client: Any) -> Any:
     def metered_stream(
         method: str, path: str, body: Any, *args: Any, **kwargs: Any
     ) -> Iterator[Any]:
-        call = _start(path, body) if method.lower() == "post" else None
+        call = _start(provider, path, body) if method.lower() == "post" else None
         if call is None:
             yield from request_streamed(method, path, body, *args, **kwargs)
             return
@@ -186,7 +213,7 @@ def instrument_google(client: Any) -> Any:
     async def metered_async_request(
         method: str, path: str, body: Any, *args: Any, **kwargs: Any
     ) -> Any:
-        call = _start(path, body) if method.lower() == "post" else None
+        call = _start(provider, path, body) if method.lower() == "post" else None
         if call is None:
             return await async_request(method, path, body, *args, **kwargs)
         try:
@@ -203,7 +230,7 @@ def instrument_google(client: Any) -> Any:
     async def metered_async_stream(
         method: str, path: str, body: Any, *args: Any, **kwargs: Any
     ) -> Any:
-        call = _start(path, body) if method.lower() == "post" else None
+        call = _start(provider, path, body) if method.lower() == "post" else None
         if call is None:
             return await async_request_streamed(method, path, body, *args, **kwargs)
         try:
