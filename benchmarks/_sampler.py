@@ -83,6 +83,9 @@ class Sampler:
             now = time.monotonic()
             cpu: dict[str, float] = {}
             for name, pid in self.pids().items():
+                if not Path(f"/proc/{pid}").exists():
+                    last.pop(name, None)  # exited: no longer sampled
+                    continue
                 seconds = _cpu_seconds(pid)
                 if name in last:
                     then, before = last[name]
