@@ -89,7 +89,8 @@ class Sampler:
                 seconds = _cpu_seconds(pid)
                 if name in last:
                     then, before = last[name]
-                    cpu[name] = 100 * (seconds - before) / max(now - then, 1e-6)
+                    # A child that exited takes its CPU time out of the tree: clamp at 0.
+                    cpu[name] = max(0.0, 100 * (seconds - before) / max(now - then, 1e-6))
                 last[name] = (now, seconds)
             try:
                 conns = self.connections()
