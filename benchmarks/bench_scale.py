@@ -1,20 +1,31 @@
 """Scale on `wflo stack`: N concurrent runs waiting at approval gates, approved via the service.
 
-Starts a stack (Prefect server on PostgreSQL, PostgreSQL ledger, approval service with
-the loopback wake-up off) and:
+Starts a stack (Prefect server on PostgreSQL with the stack's tuning defaults,
+``SERVER_TUNING``; PostgreSQL ledger; approval service with the loopback wake-up off) and:
 
-1. **Gates.** ``--drivers`` processes (workers' stand-ins) start ``--runs`` flow runs in
-   total, concurrently (async flows, each paused in-process at ``arequire_approval``
-   with its own approver list), against the stack's API. Reported: runs lost (did not
-   complete after approval), submission latency (flow called -> its gate reached: run
-   created and started through the API), memory per waiting run (the drivers' RSS
-   growth while all wait, / runs), approvals per second through the approval service's
-   REST API (``--approvers`` concurrent clients), and resume-to-continue (decision
-   request sent -> the flow's next line) at that load.
-2. **Budget.** Two processes spend concurrently from one global budget in the stack's
+1. **Gates, paused in-process.** ``--drivers`` processes (workers' stand-ins) start
+   ``--runs`` flow runs in total, concurrently (async flows, each paused in-process at
+   ``arequire_approval`` with its own approver list), against the stack's API. Reported:
+   runs lost (did not complete after approval), submission latency (flow called -> its
+   gate reached: run created and started through the API), memory per waiting run (the
+   drivers' RSS growth while all wait, / runs), approvals per second through the
+   approval service's REST API (``--approvers`` concurrent clients), and
+   resume-to-continue (decision request sent -> the flow's next line) at that load.
+   Each waiting gate's safety-net poll of its run is ``--fallback-poll`` s (wake-ups
+   come from Prefect's events; the poll is what a thousand waiting runs cost the
+   server while nothing happens).
+2. **Gates, suspended** (``--suspended N``, see ``_suspended.py``): deployed runs on the
+   stack's process worker that suspend at their gates (their processes exit), approved
+   through the service and started again by the worker.
+3. **Budget.** Two processes spend concurrently from one global budget in the stack's
    PostgreSQL ledger until it refuses; reported: spent, limit, overspend (must be 0).
 
+Throughout, ``_sampler.py`` records CPU per process tree (server, drivers, approval
+service), PostgreSQL connections and the load average per phase, and the server log
+is searched for pool and statement timeouts: the evidence for which resource ran out.
+
     .venv/bin/python benchmarks/bench_scale.py [--runs 1000] [--drivers 2] [--approvers 8]
+        [--suspended 20] [--fallback-poll 120] [--timeout 1800] [--skip-budget]
 """
 
 from __future__ import annotations
@@ -29,88 +40,28 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
+from _sampler import Sampler, count_in_log
+from _scale_scripts import DRIVER, SAVE_APPROVERS, SPENDER, WINDOW
 from _stack import BIN, POSTGRES_URL, free_port, stack_up
+from _suspended import suspended
+
+from wflo_prefect.stack.spec import SERVER_TUNING
 
 KEY = "scale-key-" + uuid.uuid4().hex
+#: Process trees the sampler watches (name -> pid); drivers join when started.
+PIDS: dict[str, int] = {}
+SAMPLER: Sampler | None = None
 
-DRIVER = """
-import asyncio, json, os, sys, time
-import anyio.to_thread
-from prefect import flow
-from wflo_prefect import arequire_approval
 
-def rss() -> int:
-    for line in open("/proc/self/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-def say(**kv) -> None:
-    print(json.dumps(kv), flush=True)
-
-@flow(name="bench-scale-gate", persist_result=False)
-async def gated(i: int, called: float) -> int:
-    say(kind="gate", i=i, submitted=time.time() - called)
-    await arequire_approval("scale gate", details={"i": i}, approvers=["ann"],
-                            principals="scale-approvers", timeout=3600)
-    say(kind="continued", i=i, t=time.time())
-    return i
-
-async def main(first: int, count: int) -> None:
-    anyio.to_thread.current_default_thread_limiter().total_tokens = count + 16
-    say(kind="rss", phase="before", rss=rss())
-    async def one(i: int) -> None:
-        try:
-            await gated(i, time.time())
-            say(kind="done", i=i)
-        except BaseException as exc:
-            say(kind="lost", i=i, error=repr(exc)[:300])
-    tasks = [asyncio.create_task(one(i)) for i in range(first, first + count)]
-    await asyncio.sleep(0)
-    while (await asyncio.to_thread(sys.stdin.readline)).strip() != "rss":
-        pass
-    say(kind="rss", phase="waiting", rss=rss())
-    await asyncio.gather(*tasks)
-
-asyncio.run(main(int(sys.argv[1]), int(sys.argv[2])))
-"""
-
-SPENDER = """
-import json, sys
-from decimal import Decimal
-from wflo_prefect.costs import Budget, BudgetExceeded, flush_leases, metered_call
-budget = Budget(Decimal(sys.argv[1]), scope="global", name=sys.argv[2])
-settled = refused = 0
-while refused < 20:
-    try:
-        with metered_call("openai", "gpt-4o-mini", input_tokens=1000, max_output_tokens=1000,
-                          budgets=[budget]) as call:
-            call.settle(input_tokens=1000, output_tokens=800)
-            settled += 1
-    except BudgetExceeded:
-        refused += 1
-flush_leases()
-print(json.dumps({"settled": settled, "refused": refused}))
-"""
-
-WINDOW = """
-import json, sys
-from wflo_prefect.ledger import get_ledger
-[window] = get_ledger().costs.windows(sys.argv[1] + "|")
-print(json.dumps({"spent": str(window.spent_usd), "reserved": str(window.reserved_usd)}))
-"""
-
-SAVE_APPROVERS = """
-import sys
-from wflo_prefect.approvals import Approvers, Principal, hash_api_key
-Approvers(users=[Principal(name="ann", api_key_hashes=[hash_api_key(sys.argv[1])])]).save(
-    "scale-approvers", overwrite=True)
-"""
+def _phase(name: str) -> None:
+    if SAMPLER is not None:
+        SAMPLER.phase = name
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -139,6 +90,20 @@ def _rss_of(pid: int) -> int:
         for child in children.read_text().split():
             total += _rss_of(int(child))
     return total
+
+
+def _connections(database: str) -> Callable[[], int]:
+    """Counts the PostgreSQL connections to the stack's two databases."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(POSTGRES_URL, pool_size=1, max_overflow=0)
+    query = sa.text("select count(*) from pg_stat_activity where datname in (:a, :b)")
+
+    def count() -> int:
+        with engine.connect() as conn:
+            return int(conn.execute(query, {"a": database, "b": f"{database}_ledger"}).scalar_one())
+
+    return count
 
 
 def _drop(database: str) -> None:
@@ -204,8 +169,13 @@ def gates(env: dict[str, str], ports: dict[str, int], args: argparse.Namespace) 
     ]
     started = time.monotonic()
     drivers, first = [], 0
+    _phase("submit")
+    # Each driver's ledger pool is small: the drivers, the server's pool and the
+    # approval service share PostgreSQL's max_connections.
+    driver_env = {**env, "PREFECT_INTEGRATIONS_WFLO_LEDGER_POOL_SIZE": str(args.ledger_pool)}
     for count in per:
-        drivers.append(Driver(env, first, count))
+        drivers.append(Driver(driver_env, first, count))
+        PIDS[f"driver{len(drivers)}"] = drivers[-1].process.pid
         first += count
     try:
         _measure(drivers, client, api, service, started, args)
@@ -236,6 +206,7 @@ def _measure(
             break
         time.sleep(2)
     all_waiting = time.monotonic() - started
+    _phase("waiting")
     for driver in drivers:
         driver.ask_rss()
     time.sleep(2)
@@ -264,6 +235,7 @@ def _measure(
             errors.append(f"{answer.status_code} {answer.text[:200]}")
 
     t0 = time.monotonic()
+    _phase("approve")
     with ThreadPoolExecutor(args.approvers) as pool:
         # The inbox lists at most 200 requests: approve them, ask again, until it is empty.
         for _ in range(args.runs):  # bounded: each round decides at least one or stops
@@ -273,6 +245,7 @@ def _measure(
             if not pending or len(decided) == before:
                 break
     approving = time.monotonic() - t0
+    _phase("continue")
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
         finished = len(_all(drivers, "done")) + len(_all(drivers, "lost"))
@@ -355,11 +328,35 @@ def main() -> None:
     """Start the stack, run both phases, stop the stack."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=1000)
-    parser.add_argument("--drivers", type=int, default=2)
+    parser.add_argument("--drivers", type=int, default=4)
     parser.add_argument("--approvers", type=int, default=8)
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--skip-budget", action="store_true")
+    parser.add_argument(
+        "--suspended",
+        type=int,
+        default=20,
+        help="deployed runs that suspend at their gates on the process worker (0: skip)",
+    )
+    parser.add_argument(
+        "--fallback-poll",
+        type=float,
+        default=120.0,
+        help="each waiting gate's safety-net poll of its run, s (wakes come from events)",
+    )
+    parser.add_argument(
+        "--ledger-pool", type=int, default=2, help="each driver's ledger connection pool"
+    )
     args = parser.parse_args()
+    from wflo_prefect._offload import MAX_WORKERS
+
+    if -(-args.runs // args.drivers) > MAX_WORKERS:
+        # Each paused in-process gate holds one of wflo's worker threads while it waits.
+        parser.error(
+            f"{args.runs} runs in {args.drivers} drivers is more than {MAX_WORKERS} waiting "
+            f"gates per process (wflo's worker threads): use --drivers "
+            f"{-(-args.runs // MAX_WORKERS)} or more"
+        )
     # Stop the stack on SIGTERM too (the `finally` below runs on SystemExit).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     stack_dir = Path(tempfile.mkdtemp(prefix="wflo-bench-scale-"))
@@ -371,15 +368,48 @@ def main() -> None:
         if up.returncode != 0:
             raise SystemExit(up.stdout + up.stderr)
         env = _env(stack_dir)
+        env["PREFECT_INTEGRATIONS_WFLO_APPROVALS_FALLBACK_POLL_SECONDS"] = str(args.fallback_poll)
         state = json.loads((stack_dir / "state.json").read_text())
-        args.server_pid = next(
-            c["pid"] for c in state["components"] if c["name"] == "prefect-server"
-        )
+        pids = {c["name"]: c["pid"] for c in state["components"]}
+        args.server_pid = pids["prefect-server"]
+        PIDS.update(server=pids["prefect-server"], approvals=pids["approval-service"])
+        global SAMPLER
+        SAMPLER = Sampler(lambda: dict(PIDS), _connections(database)).start()
+        print("stack settings: " + ", ".join(f"{k}={env[k]}" for k in sorted(SERVER_TUNING)))
         subprocess.run([str(BIN / "python"), "-c", SAVE_APPROVERS, KEY], env=env, check=True)
         gates(env, ports, args)
+        if args.suspended:
+            _phase("suspended")
+            PIDS.update({"process-worker": pids["process-worker"]})
+            try:
+                suspended(
+                    env,
+                    f"http://127.0.0.1:{ports['server']}/api",
+                    f"http://127.0.0.1:{ports['approvals']}",
+                    KEY,
+                    pids,
+                    database,
+                    args.suspended,
+                    args.timeout,
+                )
+            except (httpx.HTTPError, subprocess.CalledProcessError) as exc:
+                # Reported, and the budget phase still runs.
+                print(f"suspended phase failed: {exc!r}"[:2000])
         if not args.skip_budget:
+            _phase("budget")
             budget(env)
     finally:
+        if SAMPLER is not None:
+            SAMPLER.stop()
+            print("resources:")
+            SAMPLER.summary()
+        log = stack_dir / "logs" / "prefect-server.log"
+        print(
+            f"server log: {count_in_log(log, 'QueuePool limit')} pool timeouts, "
+            f"{count_in_log(log, 'Traceback')} tracebacks, "
+            f"{count_in_log(log, 'canceling statement due to statement timeout')} "
+            "statement timeouts"
+        )
         subprocess.run(
             [str(BIN / "wflo"), "stack", "down", "--dir", str(stack_dir)],
             capture_output=True,

@@ -10,6 +10,7 @@ __all__ = [
     "DEFAULT_POSTGRES_URL",
     "PROCESS_POOL",
     "SANDBOX_POOL",
+    "SERVER_TUNING",
     "StackSpec",
     "default_stack_dir",
 ]
@@ -20,6 +21,24 @@ DEFAULT_POSTGRES_URL = "postgresql://wflo:wflo@127.0.0.1:5432/postgres"
 PROCESS_POOL = "wflo-process"
 SANDBOX_POOL = "wflo-sandbox"
 LOOPBACK = "127.0.0.1"
+
+#: Prefect settings the stack starts its server and clients with, sized for about a
+#: thousand concurrent flow runs (Prefect's defaults are 5 + 10 pooled connections, a
+#: 30 s pool wait and a 10 s statement timeout, which a burst of runs exhausts). Each
+#: can be overridden from the environment `wflo stack up` runs in. The server's pool
+#: (``POOL_SIZE`` + ``MAX_OVERFLOW`` per server process) must fit in PostgreSQL's
+#: ``max_connections`` next to the ledger's and other clients' connections.
+SERVER_TUNING: dict[str, str] = {
+    "PREFECT_SERVER_DATABASE_SQLALCHEMY_POOL_SIZE": "20",
+    "PREFECT_SERVER_DATABASE_SQLALCHEMY_MAX_OVERFLOW": "20",
+    "PREFECT_SERVER_DATABASE_SQLALCHEMY_POOL_TIMEOUT": "120",
+    "PREFECT_SERVER_DATABASE_TIMEOUT": "60",
+    "PREFECT_SERVER_DATABASE_CONNECTION_TIMEOUT": "30",
+    # Clients (workers, flow runs, the approval service) retry 429/502/503 and
+    # dropped connections more patiently while the server works through a burst.
+    "PREFECT_CLIENT_MAX_RETRIES": "10",
+    "PREFECT_API_REQUEST_TIMEOUT": "180",
+}
 
 
 def default_stack_dir() -> Path:
@@ -83,8 +102,13 @@ class StackSpec:
         return url.render_as_string(hide_password=False)
 
     def environment(self) -> dict[str, str]:
-        """The variables every component (and a client of the stack) runs with."""
+        """The variables every component (and a client of the stack) runs with.
+
+        Includes :data:`SERVER_TUNING`, each overridden by the same variable in
+        ``os.environ``.
+        """
         return {
+            **{key: os.environ.get(key, value) for key, value in SERVER_TUNING.items()},
             "PREFECT_HOME": str(self.directory / "prefect-home"),
             "PREFECT_API_URL": self.api_url,
             "PREFECT_UI_URL": self.ui_url,
