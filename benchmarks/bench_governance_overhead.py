@@ -4,7 +4,9 @@ The baseline is what a user runs: a started `prefect server` (its own process, S
 not ``prefect_test_harness``. Each round runs a flow of N sequential tasks per variant
 (plain Prefect; governed on a SQLite ledger; governed on a PostgreSQL ledger), in
 alternating order, for a trivial task body and a realistic one (~3 ms of JSON and
-hashing). Medians per task are printed in absolute terms beside the ratio.
+hashing). Per-task figures time the flow's task loop from inside the flow (a flow
+run's fixed start and end, ~1 s on Prefect's tick, are printed apart as whole-run
+times). Medians per task are printed in absolute terms beside the ratio.
 Aim: governed / plain <= 1.10x per task.
 
     .venv/bin/python benchmarks/bench_governance_overhead.py [--tasks 100] [--rounds 5]
@@ -32,6 +34,25 @@ POSTGRES_URL = os.environ.get(
     "WFLO_TEST_POSTGRES_URL", "postgresql+psycopg://wflo:wflo@127.0.0.1:5432/wflo_test"
 )
 DOCUMENT = {"items": [{"id": i, "name": f"item-{i}", "tags": ["a", "b", "c"]} for i in range(150)]}
+
+
+#: (wall, process CPU) of each flow's task loop, timed inside the flow.
+LOOP: list[tuple[float, float]] = []
+
+
+@contextmanager
+def _timed_loop() -> Iterator[None]:
+    """Time the tasks themselves: a flow run's fixed start and end are reported apart.
+
+    Prefect ends a flow run on a ~1 s tick here (a flow of 3 or of 100 trivial tasks
+    both take ~1.08 s), so whole-run time divided by the task count moves in steps
+    of 10 ms per task whenever the tasks cross a tick, whatever governs them.
+    """
+    start, start_cpu = time.perf_counter(), time.process_time()
+    try:
+        yield
+    finally:
+        LOOP.append((time.perf_counter() - start, time.process_time() - start_cpu))
 
 
 def trivial(x: int) -> int:
@@ -99,11 +120,13 @@ def main() -> int:
 
             @flow(name=f"plain-{body.__name__}")
             def plain_flow(n: int) -> int:
-                return sum(plain_task(i) for i in range(n))
+                with _timed_loop():
+                    return sum(plain_task(i) for i in range(n))
 
             @governed_flow(name=f"governed-{body.__name__}")
             def governed_flow_(n: int) -> int:
-                return sum(governed(i) for i in range(n))
+                with _timed_loop():
+                    return sum(governed(i) for i in range(n))
 
             return {"plain": plain_flow, "governed": governed_flow_}
 
@@ -124,22 +147,27 @@ def main() -> int:
                 ]
                 times: dict[str, list[float]] = {name: [] for name, _, _ in runs}
                 cpu: dict[str, list[float]] = {name: [] for name, _, _ in runs}
+                runs_wall: dict[str, list[float]] = {name: [] for name, _, _ in runs}
                 for round_ in range(args.rounds + 1):  # round 0 warms every path up
                     order = runs if round_ % 2 == 0 else list(reversed(runs))
                     for name, fn, url in order:
                         with temporary_ledger(url):
                             fn(2)
-                            start, start_cpu = time.perf_counter(), time.process_time()
+                            start = time.perf_counter()
                             fn(args.tasks)
-                            elapsed = time.perf_counter() - start
-                            used = time.process_time() - start_cpu
+                            whole = time.perf_counter() - start
+                            elapsed, used = LOOP[-1]
                         if round_:
                             times[name].append(elapsed / args.tasks)
                             cpu[name].append(used / args.tasks)
+                            runs_wall[name].append(whole)
+                print(f"\n{body.__name__}: whole flow runs of {args.tasks} tasks (median)")
+                for name, samples in runs_wall.items():
+                    print(f"  {name:22} {statistics.median(samples) * 1000:8.1f} ms")
                 base = statistics.median(times["plain prefect"])
                 base_cpu = statistics.median(cpu["plain prefect"])
                 print(
-                    f"\n{body.__name__} task body      wall per task            client CPU per task"
+                    f"{body.__name__} task body      wall per task            process CPU per task"
                 )
                 for name, samples in times.items():
                     median = statistics.median(samples)
@@ -150,8 +178,9 @@ def main() -> int:
                         f"{used / base_cpu:6.3f}x"
                     )
             print(
-                "\naim: governed / plain <= 1.10x per task (wall). Client CPU is this process's"
-                " (Prefect client + wflo + the ledger writer thread), not the server's."
+                "\naim: governed / plain <= 1.10x per task (wall). Process CPU is this process's"
+                " during the task loop (Prefect client + wflo + the ledger writer thread), not"
+                " the server's."
             )
     return 0
 
