@@ -276,6 +276,14 @@ def test_gemini_stream_settles_from_its_last_chunk(
     assert spent == entry.cost_usd
 
 
+async def _until_recorded(ledger: Ledger, count: int) -> None:
+    """Wait for ``count`` entries: the inner async generators are closed by the event loop."""
+    for _ in range(500):
+        if len(ledger.costs.entries()) == count:
+            return
+        await asyncio.sleep(0.02)
+
+
 async def test_gemini_stream_stopped_early_settles_and_releases(
     ledger: Ledger, gemini_server: FakeGemini
 ) -> None:
@@ -294,10 +302,7 @@ async def test_gemini_stream_stopped_early_settles_and_releases(
         )
         await astream.__anext__()
         await astream.aclose()  # type: ignore[attr-defined]
-        for _ in range(500):  # the inner async generators are closed by the event loop
-            if len(ledger.costs.entries()) == 2:
-                break
-            await asyncio.sleep(0.02)
+        await _until_recorded(ledger, 2)
         reserved, spent = _settled(ledger)
     entries = ledger.costs.entries()
     held_output = estimate_cost("google", "gemini-2.5-flash", input_tokens=0, output_tokens=500)
@@ -328,10 +333,7 @@ async def test_gemini_stream_that_errors_is_charged_its_hold(
         with pytest.raises(genai_errors.APIError):
             async for _ in stream:
                 pass
-        for _ in range(500):  # the inner async generators are closed by the event loop
-            if len(ledger.costs.entries()) == 2:
-                break
-            await asyncio.sleep(0.02)
+        await _until_recorded(ledger, 2)
         reserved, spent = _settled(ledger)
     entries = ledger.costs.entries()
     held_output = estimate_cost("google", "gemini-2.5-flash", input_tokens=0, output_tokens=500)
