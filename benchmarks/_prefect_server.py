@@ -27,6 +27,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def quiet_console() -> None:
+    """Prefect's console logs at WARNING; run logs still go to the API at INFO, as a user's do."""
+    for name in ("", "_FLOW_RUNS", "_TASK_RUNS"):
+        os.environ[f"PREFECT_LOGGING_HANDLERS_CONSOLE{name}_LEVEL"] = "WARNING"
+
+
 @contextlib.contextmanager
 def started_server(timeout: float = 180.0) -> Iterator[str]:
     """`prefect server start` on a free loopback port with its own home; yields the API URL.

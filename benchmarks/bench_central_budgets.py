@@ -22,7 +22,7 @@ from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _prefect_server import started_server
+from _prefect_server import quiet_console, started_server
 
 _FLAG = "PREFECT_INTEGRATIONS_WFLO_COSTS_CENTRAL_BUDGETS"
 
@@ -32,9 +32,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--blocks", type=int, default=20)
     args = parser.parse_args()
-    os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "WARNING"
-    os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_FLOW_RUNS_LEVEL"] = "WARNING"
-    os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_TASK_RUNS_LEVEL"] = "WARNING"
+    quiet_console()
 
     with started_server() as api:
         from prefect import tags

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _prefect_server import started_server
+from _prefect_server import quiet_console, started_server
 
 POSTGRES_URL = os.environ.get(
     "WFLO_TEST_POSTGRES_URL", "postgresql+psycopg://wflo:wflo@127.0.0.1:5432/wflo_test"
@@ -104,9 +104,7 @@ def main() -> int:
     args = parser.parse_args()
     # Run logs go to the API at Prefect's default level (INFO), as a user's do; only the
     # console stays quiet.
-    os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "WARNING"
-    os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_FLOW_RUNS_LEVEL"] = "WARNING"
-    os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_TASK_RUNS_LEVEL"] = "WARNING"
+    quiet_console()
 
     with started_server() as api:
         from prefect import flow, task

@@ -31,7 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _prefect_server import started_server
+from _prefect_server import quiet_console, started_server
 
 
 class _Receiver(ThreadingHTTPServer):
@@ -104,9 +104,7 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "WARNING"
-    os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_FLOW_RUNS_LEVEL"] = "WARNING"
-    os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_TASK_RUNS_LEVEL"] = "WARNING"
+    quiet_console()
 
     with started_server() as api, receiver() as otlp:
         from prefect import flow, task
