@@ -11,6 +11,7 @@ decorator is applied, never silently ignored.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -101,9 +102,16 @@ class GovernedCall:
 
     def bound_arguments(self) -> dict[str, Any]:
         """The call's arguments by parameter name, defaults applied."""
-        bound = inspect.signature(self.fn).bind(*self.args, **self.kwargs)
+        bound = _signature(self.fn).bind(*self.args, **self.kwargs)
         bound.apply_defaults()
         return dict(bound.arguments)
+
+
+@functools.lru_cache(maxsize=4096)
+def _signature(fn: Callable[..., Any]) -> inspect.Signature:
+    # Reading a signature walks the function's code and annotations (~60 µs); a governed
+    # function's does not change between its calls.
+    return inspect.signature(fn)
 
 
 class Guard(ABC):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
@@ -148,3 +149,33 @@ def test_a_row_the_database_can_never_take_does_not_hold_up_the_others(ledger: L
         "task_run.started",
         "task_run.completed",
     ]
+
+
+class _CountingCondition(threading.Condition):
+    """A condition that counts how often it wakes its waiters."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wakeups = 0
+
+    def notify_all(self) -> None:
+        self.wakeups += 1
+        super().notify_all()
+
+
+def test_the_writer_is_woken_once_per_batch_not_once_per_row() -> None:
+    """Rows appended while a batch gathers do not wake the writer again.
+
+    Each wake-up makes the writer thread compete with the governed task for the
+    interpreter; one per row put two on the path of every task.
+    """
+    written: list[int] = []
+    buffer = AuditBuffer(lambda rows: written.extend(r["n"] for r in rows), name="wakeups")
+    condition = _CountingCondition()
+    buffer._cond = condition
+    for n in range(50):  # far quicker than FLUSH_INTERVAL
+        buffer.append({"n": n})
+    appended_wakeups = condition.wakeups
+    buffer.close()
+    assert written == list(range(50))
+    assert appended_wakeups == 1

@@ -22,7 +22,8 @@ from wflo_prefect.compensation.state import active_state, call_with
 from wflo_prefect.errors import InvalidArgumentError
 from wflo_prefect.ledger import get_ledger
 from wflo_prefect.ledger.compensations import SnapshotRecord
-from wflo_prefect.ledger.models import new_id, utcnow
+from wflo_prefect.ledger.ids import new_id
+from wflo_prefect.ledger.models import utcnow
 from wflo_prefect.observability.correlation import current_correlation
 
 __all__ = [

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import insert, select
 
 from wflo_prefect.ledger.audit_buffer import AuditBuffer
-from wflo_prefect.ledger.models import AuditEventRow, new_id, utcnow
+from wflo_prefect.ledger.ids import new_id
+from wflo_prefect.ledger.models import AuditEventRow, utcnow
 from wflo_prefect.ledger.records import AuditEvent
 from wflo_prefect.observability.correlation import Correlation
 

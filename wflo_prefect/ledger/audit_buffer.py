@@ -71,7 +71,12 @@ class AuditBuffer:
                     target=self._run, name=f"wflo-audit-{self._name}", daemon=True
                 )
                 self._thread.start()
-            self._cond.notify_all()
+            # Wake the writer only when it has something new to do: the first row of a
+            # batch (it then waits out FLUSH_INTERVAL by itself) or a full batch. Waking
+            # it for every row made it compete with the governed task for the
+            # interpreter twice per task.
+            if len(self._pending) == 1 or len(self._pending) >= _MAX_BATCH:
+                self._cond.notify_all()
 
     def flush(self, timeout: float = 30.0) -> None:
         """Return once every row appended before the call is committed.

@@ -36,7 +36,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from wflo_prefect.ledger.budget_model import HoldRequest, Refusal, WindowState
-from wflo_prefect.ledger.cost_entries import new_id
+from wflo_prefect.ledger.ids import new_id
 from wflo_prefect.ledger.models import (
     BudgetReservationRow,
     BudgetWindowRow,

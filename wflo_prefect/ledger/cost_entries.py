@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -10,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import insert, select
 
+from wflo_prefect.ledger.ids import new_id
 from wflo_prefect.ledger.models import BudgetRow, CostEntryRow, utcnow
 
 if TYPE_CHECKING:
@@ -128,11 +128,6 @@ class EntryStore:
         with self._ledger.transaction() as session:
             rows = session.scalars(select(BudgetRow).order_by(BudgetRow.name)).all()
             return [BudgetRecord.model_validate(r) for r in rows]
-
-
-def new_id() -> str:
-    """A new row id."""
-    return str(uuid.uuid4())
 
 
 def entry_values(entry: NewCostEntry) -> dict[str, Any]:

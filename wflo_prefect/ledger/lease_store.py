@@ -27,7 +27,8 @@ from wflo_prefect.ledger.budget_model import (
     leasable,
 )
 from wflo_prefect.ledger.budget_store import STATE_COLUMNS, WindowStore, window_state
-from wflo_prefect.ledger.cost_entries import INSERT_ENTRY, new_id
+from wflo_prefect.ledger.cost_entries import INSERT_ENTRY
+from wflo_prefect.ledger.ids import new_id
 from wflo_prefect.ledger.models import (
     BudgetReservationRow,
     BudgetWindowRow,

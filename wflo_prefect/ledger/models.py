@@ -9,7 +9,6 @@ created and changed only by the Alembic migrations in ``ledger/migrations``.
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -32,6 +31,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from wflo_prefect.ledger.ids import new_id
+
 __all__ = [
     "ApprovalDecisionRow",
     "ApprovalDeliveryRow",
@@ -49,11 +50,6 @@ __all__ = [
 ]
 
 Money = Numeric(20, 10, asdecimal=True)
-
-
-def new_id() -> str:
-    """A new row id (a random UUID, as text)."""
-    return str(uuid.uuid4())
 
 
 def utcnow() -> datetime:

@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Index, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from wflo_prefect.ledger.models import Base, UTCDateTime, new_id
+from wflo_prefect.ledger.ids import new_id
+from wflo_prefect.ledger.models import Base, UTCDateTime
 
 if TYPE_CHECKING:
     from wflo_prefect.ledger.database import Database
