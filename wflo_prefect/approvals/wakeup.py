@@ -2,24 +2,38 @@
 
 Prefect's own ``pause_flow_run`` re-reads the run every ``poll_interval`` (10 s
 by default), so a resume is noticed seconds late, and polling faster multiplies
-API calls. A gate instead subscribes to the Prefect event stream for its one flow
-run (``prefect.flow-run.*`` state events, pushed over the events websocket) and
-wakes as soon as the run leaves ``Paused``. Decisions made through wflo on the
-same machine also push a datagram to the gate's loopback port right after the
-vote is recorded (its content is never trusted: it only makes the gate look at
-the ledger), which saves the trip through the server's event pipeline. A slow
-poll of the run remains as a safety net for a lost connection or a skewed clock.
+API calls. A gate instead learns from the Prefect event stream (``prefect.flow-run.*``
+state events, pushed over the events websocket) as soon as its run leaves
+``Paused``. Decisions made through wflo on the same machine also push a datagram
+to the gate's loopback address right after the vote is recorded (its content only
+says which gate to wake, and is never trusted further: the gate looks at the
+ledger), which saves the trip through the server's event pipeline. A slow poll of
+the run remains as a safety net for a lost connection or a skewed clock.
+
+Waiting costs the same whether a process holds one gate or hundreds: one
+:class:`_Hub` per process (and Prefect API) keeps **one** event subscription,
+filtered to the runs its gates watch, and **one** loopback socket, in one thread.
+A new gate's run is added by opening the wider subscription first and closing
+the old one once the new one is connected, so no event falls in between. The
+server then matches each event against one filter per process, not one per gate.
+Heartbeat events (``prefect.flow-run.heartbeat``, sent while a run waits) and the
+gate's own ``Paused`` never wake a gate.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import secrets
 import socket
 import threading
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
+from prefect.context import SettingsContext
 from prefect.events.clients import get_events_subscriber
 from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 
@@ -31,6 +45,14 @@ __all__ = ["RunWatcher", "poke"]
 _log = get_logger("approvals.wakeup")
 # Events carry the server's clock; accept this much skew before ignoring old ones.
 _SKEW = timedelta(seconds=1)
+# Flow-run events that never mean "look at the run again".
+_IGNORED = ("prefect.flow-run.heartbeat", "prefect.flow-run.Paused")
+# How long a hub keeps its subscription once no gate waits (the next gate reuses it).
+_LINGER_S = 30.0
+# After a failed subscription, how long before the hub tries again.
+_RETRY_S = 5.0
+# Event ids remembered across subscriptions (a new one replays a short backfill).
+_SEEN_MAX = 4096
 
 
 class RunWatcher:
@@ -39,15 +61,11 @@ class RunWatcher:
     def __init__(self, flow_run_id: UUID | str) -> None:
         self.flow_run_id = str(flow_run_id)
         self._changed = threading.Event()
-        self._ready = threading.Event()
-        self._since = datetime.now(UTC)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._thread: threading.Thread | None = None
+        #: Set once this run's events are subscribed to (or the hub gave up for now).
+        self.ready = threading.Event()
+        self.since = datetime.now(UTC)
+        #: Whether the event subscription covered this run when :meth:`start` returned.
         self.connected = False
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._socket.bind(("127.0.0.1", 0))
-        self._closed = False
         #: Server time of the pause being watched (``None`` until known): state events
         #: that happened before it are old news, and a ``Running`` one after it means
         #: the pause was resumed, without reading the run again.
@@ -57,33 +75,24 @@ class RunWatcher:
         # State events seen while the pause's time was not known yet: (occurred, name).
         self._early: list[tuple[datetime, str]] = []
         self._lock = threading.Lock()
-        #: ``host:port`` that :func:`poke` sends to.
-        self.address = f"127.0.0.1:{self._socket.getsockname()[1]}"
+        self._hub: _Hub | None = None
+        self.token = secrets.token_hex(8)
+        #: ``host:port/token`` that :func:`poke` sends to (set by :meth:`start`).
+        self.address = ""
 
     def start(self, connect_timeout: float = 10.0) -> RunWatcher:
-        """Subscribe in a background thread; return once subscribed (or given up)."""
-        self._since = datetime.now(UTC)
-        self._thread = threading.Thread(
-            target=self._run, name=f"wflo-approval-watch-{self.flow_run_id[:8]}", daemon=True
-        )
-        self._thread.start()
-        threading.Thread(
-            target=self._receive, name=f"wflo-approval-poke-{self.flow_run_id[:8]}", daemon=True
-        ).start()
-        self._ready.wait(connect_timeout)
+        """Join this process's hub; return once the run's events are subscribed to
+        (or after ``connect_timeout``: the slow poll still wakes the gate)."""
+        self.since = datetime.now(UTC)
+        self._hub = _hub()
+        self.address = f"127.0.0.1:{self._hub.port}/{self.token}"
+        self._hub.add(self)
+        self.ready.wait(connect_timeout)
         return self
-
-    def _receive(self) -> None:
-        while not self._closed:
-            try:
-                self._socket.recv(64)
-            except OSError:
-                return
-            self._changed.set()
 
     def arm(self) -> None:
         """Forget earlier changes; call right before pausing the run."""
-        self._since = datetime.now(UTC)
+        self.since = datetime.now(UTC)
         with self._lock:
             self.paused_at = None
             self.resumed = False
@@ -96,14 +105,15 @@ class RunWatcher:
             self.paused_at = at
             early, self._early = self._early, []
         for occurred, name in early:
-            self._seen(occurred, name)
+            self.seen(occurred, name)
 
-    def _seen(self, occurred: datetime, name: str) -> None:
+    def seen(self, occurred: datetime, name: str) -> None:
+        """A state event of the run arrived (called by the hub)."""
         with self._lock:
             paused_at = self.paused_at
             if paused_at is None:
                 # Which pause does it belong to? Decided when the pause's time is known.
-                if occurred >= self._since - _SKEW:
+                if occurred >= self.since - _SKEW:
                     self._early.append((occurred, name))
                 return
             if occurred <= paused_at:
@@ -122,59 +132,208 @@ class RunWatcher:
         return changed
 
     def close(self) -> None:
-        """Unsubscribe and stop the threads."""
-        self._closed = True
-        with contextlib.suppress(OSError):
-            self._socket.sendto(b"x", self._socket.getsockname())
-        self._socket.close()
-        loop, task = self._loop, self._task
-        if loop is not None and task is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(task.cancel)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        """Stop watching (the hub's subscription stays for the process's other gates)."""
+        if self._hub is not None:
+            self._hub.remove(self)
+            self._hub = None
+
+
+class _Poked(asyncio.DatagramProtocol):
+    def __init__(self, hub: _Hub) -> None:
+        self.hub = hub
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self.hub.poked(data)
+
+
+class _Hub:
+    """One event subscription and one loopback socket for every gate of a process."""
+
+    def __init__(self, settings: SettingsContext | None) -> None:
+        self._settings = settings.model_copy() if settings is not None else None
+        self._lock = threading.Lock()
+        self._runs: dict[str, set[RunWatcher]] = {}
+        self._tokens: dict[str, RunWatcher] = {}
+        self._waiting: list[RunWatcher] = []  # added, not yet covered by a subscription
+        self._seen: OrderedDict[Any, None] = OrderedDict()
+        self._loop = asyncio.new_event_loop()
+        self._want: asyncio.Event | None = None
+        self._started = threading.Event()
+        self.port = 0
+        threading.Thread(target=self._run, name="wflo-approval-hub", daemon=True).start()
+        self._started.wait(10.0)
+
+    # --- called from the gates' threads ---------------------------------------------
+
+    def add(self, watcher: RunWatcher) -> None:
+        with self._lock:
+            self._runs.setdefault(watcher.flow_run_id, set()).add(watcher)
+            self._tokens[watcher.token] = watcher
+            self._waiting.append(watcher)
+        if not self._call(self._wake_manager):
+            _ready([watcher], connected=False)  # no hub thread: the slow poll wakes the gate
+
+    def remove(self, watcher: RunWatcher) -> None:
+        with self._lock:
+            watchers = self._runs.get(watcher.flow_run_id)
+            if watchers is not None:
+                watchers.discard(watcher)
+                if not watchers:
+                    del self._runs[watcher.flow_run_id]
+            self._tokens.pop(watcher.token, None)
+            with contextlib.suppress(ValueError):
+                self._waiting.remove(watcher)
+        self._call(self._wake_manager)
+
+    def _call(self, fn: Any) -> bool:
+        try:
+            self._loop.call_soon_threadsafe(fn)
+        except RuntimeError:  # the hub's loop is closed
+            return False
+        return True
+
+    # --- the hub's own thread ------------------------------------------------------
+
+    def _wake_manager(self) -> None:
+        if self._want is not None:
+            self._want.set()
+
+    def poked(self, data: bytes) -> None:
+        with self._lock:
+            watcher = self._tokens.get(data.decode("ascii", "replace"))
+        if watcher is not None:
+            watcher.nudge()
 
     def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
+        asyncio.set_event_loop(self._loop)
         try:
-            self._task = loop.create_task(self._listen())
-            loop.run_until_complete(self._task)
-        except asyncio.CancelledError:
-            pass
-        except Exception as exc:  # the slow poll still wakes the gate
-            _log.warning(
-                "approval.wakeup.unavailable", flow_run_id=self.flow_run_id, error=repr(exc)
-            )
+            with self._settings if self._settings is not None else contextlib.nullcontext():
+                self._loop.run_until_complete(self._main())
+        except Exception as exc:  # the gates' slow poll still wakes them
+            _log.warning("approval.wakeup.stopped", error=repr(exc))
         finally:
-            self._ready.set()
-            loop.close()
+            self._started.set()
+            self._loop.close()
 
-    async def _listen(self) -> None:
-        event_filter = EventFilter(
-            event=EventNameFilter(prefix=["prefect.flow-run."]),
-            resource=EventResourceFilter(id=[f"prefect.flow-run.{self.flow_run_id}"]),
+    async def _main(self) -> None:
+        self._want = asyncio.Event()
+        transport, _ = await self._loop.create_datagram_endpoint(
+            lambda: _Poked(self), local_addr=("127.0.0.1", 0)
         )
-        subscriber = get_events_subscriber(filter=event_filter, reconnect_on_clean_close=True)
-        # Prefect replays the last minute of matching events on connect; a gate only
-        # cares about changes after it subscribed (a run with many gates would
-        # otherwise re-read all of its earlier state events each time).
-        limit_event_backfill(subscriber, self._since - _SKEW)
-        async with subscriber as sub:
-            self.connected = True
-            self._ready.set()
-            async for event in sub:
-                if event.event == "prefect.flow-run.Paused":
-                    continue
-                self._seen(event.occurred, event.event)
+        self.port = transport.get_extra_info("sockname")[1]
+        self._started.set()
+        await self._manage()
+
+    async def _manage(self) -> None:
+        """Keep one subscription that covers every watched run."""
+        current: asyncio.Task[None] | None = None
+        covered: frozenset[str] = frozenset()
+        while True:
+            assert self._want is not None
+            with self._lock:
+                idle = not self._runs
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._want.wait(), _LINGER_S if idle else None)
+            self._want.clear()
+            with self._lock:
+                wanted = frozenset(self._runs)
+                new = list(self._waiting)
+                self._waiting.clear()
+            if current is not None and current.done():
+                current, covered = None, frozenset()  # lost: the gates' slow poll covers it
+            if not wanted:
+                if current is not None and idle:
+                    current.cancel()  # nothing waited for a while: let the server go
+                    current, covered = None, frozenset()
+                continue
+            if current is not None and wanted <= covered:
+                _ready(new, connected=True)
+                continue
+            since = min((w.since for w in new), default=datetime.now(UTC)) - _SKEW
+            connected = asyncio.Event()
+            task = asyncio.ensure_future(self._listen(wanted, since, connected))
+            waiting = asyncio.ensure_future(connected.wait())
+            await asyncio.wait({task, waiting}, timeout=10.0, return_when=asyncio.FIRST_COMPLETED)
+            waiting.cancel()
+            if connected.is_set():
+                if current is not None:
+                    current.cancel()  # the new subscription covers its runs
+                current, covered = task, wanted
+                # Lost for good (Prefect's subscriber retries first): subscribe again.
+                task.add_done_callback(lambda _: self._wake_manager())
+                _ready(new, connected=True)
+                continue
+            task.cancel()
+            _ready(new, connected=False)
+            with self._lock:
+                self._waiting.extend(w for w in new if w.flow_run_id in self._runs)
+            self._loop.call_later(_RETRY_S, self._wake_manager)
+
+    async def _listen(
+        self, runs: frozenset[str], since: datetime, connected: asyncio.Event
+    ) -> None:
+        event_filter = EventFilter(
+            event=EventNameFilter(prefix=["prefect.flow-run."], exclude_name=list(_IGNORED)),
+            resource=EventResourceFilter(id=[f"prefect.flow-run.{run}" for run in sorted(runs)]),
+        )
+        try:
+            subscriber = get_events_subscriber(filter=event_filter, reconnect_on_clean_close=True)
+            # Prefect replays the last minute of matching events on connect; the
+            # gates only care about changes after they started watching.
+            limit_event_backfill(subscriber, since)
+            async with subscriber as sub:
+                connected.set()
+                async for event in sub:
+                    self._dispatch(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the gates' slow poll still wakes them
+            _log.warning("approval.wakeup.unavailable", runs=len(runs), error=repr(exc))
+
+    def _dispatch(self, event: Any) -> None:
+        if event.event in _IGNORED or event.id in self._seen:
+            return
+        self._seen[event.id] = None
+        if len(self._seen) > _SEEN_MAX:
+            self._seen.popitem(last=False)
+        run = event.resource.id.removeprefix("prefect.flow-run.")
+        with self._lock:
+            watchers = list(self._runs.get(run, ()))
+        for watcher in watchers:
+            watcher.seen(event.occurred, event.event)
+
+
+def _ready(watchers: list[RunWatcher], *, connected: bool) -> None:
+    for watcher in watchers:
+        watcher.connected = connected
+        watcher.ready.set()
+
+
+_hubs: dict[tuple[int, str | None], _Hub] = {}
+_hubs_lock = threading.Lock()
+
+
+def _hub() -> _Hub:
+    """This process's hub for the current Prefect API (one per API, made on first use)."""
+    settings = SettingsContext.get()
+    url = settings.settings.api.url if settings is not None else None
+    key = (os.getpid(), str(url) if url else None)
+    with _hubs_lock:
+        hub = _hubs.get(key)
+        if hub is None:
+            hub = _hubs[key] = _Hub(settings)
+        return hub
 
 
 def poke(address: str | None) -> None:
-    """Wake the gate listening at ``address`` (best effort, never raises)."""
+    """Wake the gate listening at ``address`` (``host:port[/token]``; best effort,
+    never raises)."""
     if not address:
         return
-    host, _, port = address.rpartition(":")
+    where, _, token = address.partition("/")
+    host, _, port = where.rpartition(":")
     with (
         contextlib.suppress(OSError, ValueError),
         socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock,
     ):
-        sock.sendto(b"w", (host, int(port)))
+        sock.sendto(token.encode("ascii") or b"w", (host, int(port)))
