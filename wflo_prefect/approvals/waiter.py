@@ -194,13 +194,14 @@ class Waiter:
             self.pause(watcher)
             if self.request.tier == 0:
                 notify_all(self.request, self.tiers[0], 0)
+            poll_at = time.monotonic() + self.settings.fallback_poll_seconds
             while True:
                 timeout = min(
-                    self.settings.fallback_poll_seconds,
+                    poll_at - time.monotonic(),
                     self.seconds_to_deadline(),
                     self.settings.heartbeat_seconds,
                 )
-                changed = watcher.wait(timeout)
+                changed = watcher.wait(max(timeout, 0.0))
                 # Decisions made through wflo are in the ledger before any resume.
                 current = repo.get(self.request.id) or self.request
                 if current.status != "pending":
@@ -214,6 +215,15 @@ class Waiter:
                     if self.take_resumed(watcher, current):
                         return self.request
                     continue
+                if not changed and time.monotonic() < poll_at:
+                    # Woken to beat or for the deadline: the run is read from Prefect
+                    # only on its events or the slow poll (a thousand waiting gates
+                    # would otherwise read their runs at every heartbeat).
+                    if self.seconds_to_deadline() <= 0 and self.on_deadline():
+                        self.resume_settled(watcher)
+                        return self.request
+                    continue
+                poll_at = time.monotonic() + self.settings.fallback_poll_seconds
                 state = read_state(self.flow_run_id)
                 if changed and state is not None and state.is_paused():
                     state = settle_read(self.flow_run_id, state, watcher)
