@@ -36,11 +36,12 @@ def publish_artifact(
     task_run_id: str | None = None,
 ) -> None:
     """Create a new version of the artifact ``key`` on the given run (raises on API errors)."""
-    from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import ArtifactCreate
 
+    from wflo_prefect._prefect_client import prefect_client
+
     body = data if isinstance(data, str) else json.dumps(_json_safe(data), default=str)
-    with get_client(sync_client=True) as client:
+    with prefect_client() as client:
         client.create_artifact(
             ArtifactCreate(
                 key=key,

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import ArtifactCreate, ArtifactUpdate
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
+from wflo_prefect._prefect_client import prefect_client
 from wflo_prefect.approvals.decision import ApprovalDecision
 from wflo_prefect.approvals.run_input import render_details, ways_to_answer
 from wflo_prefect.ledger.approvals import ApprovalRequestRecord
@@ -87,7 +87,7 @@ def publish(request: ApprovalRequestRecord, decision: ApprovalDecision | None = 
         markdown = outcome_markdown(request, decision)
     description = f"Approval request {request.id}: {request.action}"
     try:
-        with get_client(sync_client=True) as client:
+        with prefect_client() as client:
             known = _ids.get(key)
             if known is None:
                 existing = client.read_artifacts(

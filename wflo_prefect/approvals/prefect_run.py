@@ -16,7 +16,6 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import State, StateType
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
@@ -24,6 +23,7 @@ from prefect.input import RunInput
 from prefect.states import Crashed, Failed
 from prefect.utilities.engine import propose_state_sync
 
+from wflo_prefect._prefect_client import prefect_client
 from wflo_prefect._prefect_compat import (
     paused_state_with_input,
     run_input_description,
@@ -57,7 +57,7 @@ def pause_run(
     proposed, keyset = paused_state_with_input(
         pause_key, int(timeout_s) if timeout_s is not None else None
     )
-    with get_client(sync_client=True) as client:
+    with prefect_client() as client:
         state = propose_state_sync(client=client, state=proposed, flow_run_id=flow_run_id)
     if not state.is_paused():
         raise ApprovalGateError(
@@ -72,7 +72,7 @@ def pause_run(
 def read_state(flow_run_id: UUID | str) -> State[Any] | None:
     """The run's current state, or ``None`` when Prefect does not know the run."""
     try:
-        with get_client(sync_client=True) as client:
+        with prefect_client() as client:
             return client.read_flow_run(UUID(str(flow_run_id))).state
     except ObjectNotFound:
         return None
@@ -83,7 +83,7 @@ def _save_form(form: type[RunInput], schema_key: str, description_key: str, run:
     # even in async flows, where Prefect's dispatching helpers hand back coroutines.
     schema = run_input_schema(form)
     description = run_input_description(form)
-    with get_client(sync_client=True) as client:
+    with prefect_client() as client:
         client.create_flow_run_input(run, key=schema_key, value=orjson.dumps(schema).decode())
         if description:
             client.create_flow_run_input(
@@ -92,7 +92,7 @@ def _save_form(form: type[RunInput], schema_key: str, description_key: str, run:
 
 
 def _replace_form(form: type[RunInput], schema_key: str, description_key: str, run: UUID) -> None:
-    with get_client(sync_client=True) as client:
+    with prefect_client() as client:
         for key in (schema_key, description_key):
             try:
                 client.delete_flow_run_input(flow_run_id=run, key=key)
@@ -116,7 +116,7 @@ def refresh_form(flow_run_id: UUID, base_key: str, request: ApprovalRequestRecor
 def read_answer(flow_run_id: UUID, base_key: str) -> dict[str, Any] | None:
     """The answer stored when the run was resumed (as submitted), removed once read."""
     key = f"{base_key}-response"
-    with get_client(sync_client=True) as client:
+    with prefect_client() as client:
         try:
             raw = client.read_flow_run_input(flow_run_id=flow_run_id, key=key)
         except PrefectHTTPStatusError as exc:
@@ -133,7 +133,7 @@ def read_answer(flow_run_id: UUID, base_key: str) -> dict[str, Any] | None:
 
 
 def _delete_input(flow_run_id: UUID, key: str) -> None:
-    with get_client(sync_client=True) as client:
+    with prefect_client() as client:
         try:
             client.delete_flow_run_input(flow_run_id=flow_run_id, key=key)
         except PrefectHTTPStatusError as exc:
@@ -162,7 +162,7 @@ def resume_run(flow_run_id: UUID | str, answer: dict[str, Any], *, check: bool =
     ``check=False`` skips reading the run first (one API call instead of two).
     """
     run_id = UUID(str(flow_run_id))
-    with get_client(sync_client=True) as client:
+    with prefect_client() as client:
         if check:
             run = client.read_flow_run(run_id)
             if run.state is None or not run.state.is_paused():
@@ -217,7 +217,7 @@ def _invalid_input(response: Any) -> bool:
 def end_run(flow_run_id: UUID | str, message: str, *, crashed: bool = False) -> None:
     """Put a run whose waiting process is gone into a final state with ``message``."""
     state: State[Any] = Crashed(message=message) if crashed else Failed(message=message)
-    with get_client(sync_client=True) as client:
+    with prefect_client() as client:
         run = client.read_flow_run(UUID(str(flow_run_id)))
         if run.state is not None and run.state.type in (
             StateType.COMPLETED,

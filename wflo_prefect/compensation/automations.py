@@ -97,9 +97,9 @@ def recovery_automations(
 
 def install_recovery_automations(deployment: str, *, zombie_after: float = 90.0) -> dict[str, UUID]:
     """Create (or replace) both automations for the recovery deployment ``FLOW/NAME``."""
-    from prefect.client.orchestration import get_client
+    from wflo_prefect._prefect_client import prefect_client
 
-    with get_client(sync_client=True) as client:
+    with prefect_client() as client:
         target = client.read_deployment_by_name(deployment)
         created: dict[str, UUID] = {}
         for automation in recovery_automations(target.id, zombie_after=zombie_after):

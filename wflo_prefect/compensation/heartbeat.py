@@ -30,12 +30,12 @@ def beat_once(flow_run_id: str) -> bool:
     """
     import uuid
 
-    from prefect.client.orchestration import get_client
     from prefect.events import Event
 
+    from wflo_prefect._prefect_client import prefect_client
     from wflo_prefect.ledger import get_ledger
 
-    with get_client(sync_client=True) as client:
+    with prefect_client() as client:
         state = client.read_flow_run(uuid.UUID(flow_run_id)).state
         if state is not None and state.is_final():
             return False

@@ -63,17 +63,18 @@ def parse_flow_run_id(value: str) -> str:
 
 
 def _read_state(flow_run_id: str) -> Any:
-    from prefect.client.orchestration import get_client
+    from wflo_prefect._prefect_client import prefect_client
 
-    with get_client(sync_client=True) as client:
+    with prefect_client() as client:
         return client.read_flow_run(uuid.UUID(flow_run_id)).state
 
 
 def _mark_crashed(flow_run_id: str, message: str) -> None:
-    from prefect.client.orchestration import get_client
     from prefect.states import Crashed
 
-    with get_client(sync_client=True) as client:
+    from wflo_prefect._prefect_client import prefect_client
+
+    with prefect_client() as client:
         client.set_flow_run_state(uuid.UUID(flow_run_id), Crashed(message=message), force=True)
 
 

@@ -48,11 +48,12 @@ def read_central_budgets() -> list[CentralBudget]:
     central budget (a central budget that cannot be applied must not be skipped
     silently), :class:`ServiceUnavailableError` when the API cannot be read.
     """
-    from prefect.client.orchestration import get_client
     from prefect.exceptions import PrefectHTTPStatusError
 
+    from wflo_prefect._prefect_client import prefect_client
+
     try:
-        with get_client(sync_client=True) as client:
+        with prefect_client() as client:
             documents = client.read_block_documents_by_type(_SLUG, include_secrets=False)
     except PrefectHTTPStatusError as exc:
         if exc.response.status_code == 404:  # the block type was never registered
@@ -94,10 +95,10 @@ def _central(name: str, data: dict[str, Any]) -> CentralBudget:
 
 
 def _deployment_name(deployment_id: str) -> str | None:
-    from prefect.client.orchestration import get_client
+    from wflo_prefect._prefect_client import prefect_client
 
     try:
-        with get_client(sync_client=True) as client:
+        with prefect_client() as client:
             name: str = client.read_deployment(deployment_id).name
     except Exception as exc:
         raise ServiceUnavailableError(

@@ -183,10 +183,11 @@ class _Watchdog:
 def _set_cancelling(flow_run_id: str, message: str) -> None:
     import uuid
 
-    from prefect.client.orchestration import get_client
     from prefect.states import Cancelling
 
-    with get_client(sync_client=True) as client:
+    from wflo_prefect._prefect_client import prefect_client
+
+    with prefect_client() as client:
         client.set_flow_run_state(uuid.UUID(flow_run_id), Cancelling(message=message), force=True)
 
 
