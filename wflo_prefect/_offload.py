@@ -10,8 +10,8 @@ active budgets, the current span), and :func:`offloaded` enters and leaves a
 guard's sync context manager there, carrying the context variables it sets back
 to the coroutine, so the function it wraps sees them as in sync code.
 
-Each waiting approval gate holds one worker thread while it waits (its waiter
-blocks on Prefect's event stream); the pool grows on demand up to
+Each paused approval gate holds one worker thread while it waits (its waiter
+blocks until its run's events, a push or the slow poll wake it); the pool grows on demand up to
 :data:`MAX_WORKERS` threads, which bounds how many gates of one process wait at once.
 """
 
