@@ -96,7 +96,8 @@ def test_a_push_wakes_only_the_gate_it_names() -> None:
         assert not first.wait(0.5)
         where = second.address.partition("/")[0]
         poke(f"{where}/not-a-gate")  # an unknown name wakes nobody
-        assert not first.wait(0.5) and not second.wait(0.0)
+        assert not first.wait(0.5)
+        assert not second.wait(0.0)
     finally:
         first.close()
         second.close()
@@ -127,7 +128,8 @@ def test_a_waiting_gate_reads_its_run_only_on_events_or_the_slow_poll(
     first = ledger.approvals.waiter(request.id)
     time.sleep(1.0)
     beaten = ledger.approvals.waiter(request.id)
-    assert first is not None and beaten is not None
+    assert first is not None
+    assert beaten is not None
     assert beaten.heartbeat_at > first.heartbeat_at, "the gate stopped beating"
     assert reads == [], f"the gate read its run {len(reads)} times while nothing happened"
     decide(request.id, Vote("ops", True, request.digest, "cli"))
