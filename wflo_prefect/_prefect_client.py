@@ -7,6 +7,12 @@ resume), hooks (a flow's cost view) and watchdogs, in many threads at once, so
 :func:`prefect_client` hands out one client per process and API settings, whose
 HTTP connections stay open between calls. Prefect's own client of the current
 run is used when there is one. The client is thread-safe (httpx's is).
+
+Being Prefect's own client, it behaves as Prefect's does within a run: at most 16
+connections at once per process, and once it has reached the server, a call that
+cannot connect is retried with backoff (``PREFECT_CLIENT_MAX_RETRIES``, about a
+minute in all by default) before it fails, so a gate, hook or watchdog rides out a
+server restart instead of failing at once.
 """
 
 from __future__ import annotations
@@ -25,6 +31,14 @@ __all__ = ["prefect_client"]
 
 _clients: dict[tuple[Any, ...], SyncPrefectClient] = {}
 _lock = threading.Lock()
+
+
+def _reset_after_fork() -> None:
+    global _lock
+    _lock = threading.Lock()  # a parent's thread may have held it at fork
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 @contextmanager

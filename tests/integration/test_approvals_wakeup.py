@@ -14,16 +14,19 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from approval_support import paused_request, start_flow
+from approval_support import paused_request, start_flow, wait_for
 from prefect import flow
 from prefect.events import Event
 from prefect.events.clients import get_events_client
+from prefect.flow_runs import resume_flow_run
 
-from wflo_prefect import require_approval
-from wflo_prefect.approvals import Vote, decide
+from wflo_prefect import Approvers, require_approval
+from wflo_prefect.approvals import Principal, Vote, decide, hash_api_key, prefect_run, wakeup
 from wflo_prefect.approvals import waiter as waiter_module
+from wflo_prefect.approvals.decisions import one_time_code
 from wflo_prefect.approvals.wakeup import RunWatcher, poke
 from wflo_prefect.ledger import Ledger
+from wflo_prefect.ledger.models import utcnow
 
 
 def _emit(run_id: str, name: str, occurred: datetime) -> None:
@@ -111,7 +114,7 @@ def test_a_waiting_gate_reads_its_run_only_on_events_or_the_slow_poll(
     monkeypatch.setenv("PREFECT_INTEGRATIONS_WFLO_APPROVALS_HEARTBEAT_SECONDS", "0.1")
     monkeypatch.setenv("PREFECT_INTEGRATIONS_WFLO_APPROVALS_FALLBACK_POLL_SECONDS", "60")
     reads: list[object] = []
-    real_read = waiter_module.read_state
+    real_read = prefect_run.read_state
 
     def counted(run_id: object) -> object:
         reads.append(run_id)
@@ -134,3 +137,99 @@ def test_a_waiting_gate_reads_its_run_only_on_events_or_the_slow_poll(
     assert reads == [], f"the gate read its run {len(reads)} times while nothing happened"
     decide(request.id, Vote("ops", True, request.digest, "cli"))
     assert future.result(timeout=60).is_completed()
+
+
+def test_a_watched_runs_events_all_arrive_while_other_gates_join(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each gate that joins widens the process's subscription; none of the events of a
+    run already watched may fall between the old subscription and the new one."""
+    run = str(uuid.uuid4())
+    arrived: set[object] = set()
+    real_dispatch = wakeup._Hub._dispatch
+
+    def spy(self: wakeup._Hub, event: Event) -> None:
+        if event.resource.id == f"prefect.flow-run.{run}":
+            arrived.add(event.id)
+        real_dispatch(self, event)
+
+    monkeypatch.setattr(wakeup._Hub, "_dispatch", spy)
+    watcher = _watching(run)
+    sent: list[object] = []
+    stop = threading.Event()
+
+    def emit_every_20_ms() -> None:
+        async def go() -> None:
+            async with get_events_client() as client:
+                while not stop.is_set():
+                    event = Event(
+                        event="prefect.flow-run.Tick",
+                        occurred=datetime.now(UTC),
+                        resource={"prefect.resource.id": f"prefect.flow-run.{run}"},
+                    )
+                    await client.emit(event)
+                    sent.append(event.id)
+                    await asyncio.sleep(0.02)
+
+        asyncio.run(go())
+
+    emitter = threading.Thread(target=emit_every_20_ms)
+    emitter.start()
+    joined: list[RunWatcher] = []
+    try:
+        for _ in range(60):
+            joined.append(RunWatcher(str(uuid.uuid4())).start())
+        stop.set()
+        emitter.join()
+        wait_for(lambda: set(sent) <= arrived, timeout=15.0, what="every event of the run")
+    finally:
+        stop.set()
+        watcher.close()
+        for other in joined:
+            other.close()
+    assert len(sent) > 20
+
+
+def test_an_answer_given_in_the_ui_just_before_the_deadline_counts(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's ``Running`` event has not reached the gate by the deadline (late, or
+    lost): the gate reads the run at the deadline and counts the answer, instead of
+    timing the request out."""
+    real_seen = RunWatcher.seen
+
+    def running_event_late(self: RunWatcher, occurred: datetime, name: str) -> None:
+        if name != "prefect.flow-run.Running":
+            real_seen(self, occurred, name)
+
+    monkeypatch.setattr(RunWatcher, "seen", running_event_late)
+    users = Approvers(
+        users=[Principal(name="alice", email="a@example.com", api_key_hashes=[hash_api_key("k")])]
+    )
+
+    @flow
+    def release() -> object:
+        return require_approval(
+            "release before the deadline",
+            approvers=["alice"],
+            principals=users,
+            timeout=5,
+            on_timeout="reject",
+        )
+
+    future = start_flow(release)
+    request = paused_request("release before the deadline")
+    assert request.deadline_at is not None
+    left = (request.deadline_at - utcnow()).total_seconds()
+    time.sleep(max(left - 1.5, 0.0))
+    answer = {
+        "decision": "approve",
+        "approver": "alice",
+        "code": one_time_code(request, "alice"),
+        "comment": "",
+    }
+    resume_flow_run(request.flow_run_id, run_input=answer)
+    assert future.result(timeout=60).is_completed()
+    final = ledger.approvals.get(request.id)
+    assert final is not None
+    assert final.status == "approved"

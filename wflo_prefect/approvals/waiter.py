@@ -215,13 +215,12 @@ class Waiter:
                     if self.take_resumed(watcher, current):
                         return self.request
                     continue
-                if not changed and time.monotonic() < poll_at:
-                    # Woken to beat or for the deadline: the run is read from Prefect
-                    # only on its events or the slow poll (a thousand waiting gates
-                    # would otherwise read their runs at every heartbeat).
-                    if self.seconds_to_deadline() <= 0 and self.on_deadline():
-                        self.resume_settled(watcher)
-                        return self.request
+                if not changed and time.monotonic() < poll_at and self.seconds_to_deadline() > 0:
+                    # Woken only to beat: the run is read from Prefect on its events, the
+                    # slow poll or the deadline (a thousand waiting gates would otherwise
+                    # read their runs at every heartbeat). At the deadline it is read
+                    # first: an answer given in the UI just before it, whose event has not
+                    # arrived yet, still counts.
                     continue
                 poll_at = time.monotonic() + self.settings.fallback_poll_seconds
                 state = read_state(self.flow_run_id)

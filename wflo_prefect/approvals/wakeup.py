@@ -14,7 +14,10 @@ Waiting costs the same whether a process holds one gate or hundreds: one
 :class:`_Hub` per process (and Prefect API) keeps **one** event subscription,
 filtered to the runs its gates watch, and **one** loopback socket, in one thread.
 A new gate's run is added by opening the wider subscription first and closing
-the old one once the new one is connected, so no event falls in between. The
+the old one only :data:`_GRACE_S` seconds after the new one connected (the server
+starts streaming to a new subscription a moment after it connects, and its
+backfill reads only events already stored), so no event falls in between;
+duplicates are dropped by event id. Gates arriving together are added at once. The
 server then matches each event against one filter per process, not one per gate.
 Heartbeat events (``prefect.flow-run.heartbeat``, sent while a run waits) and the
 gate's own ``Paused`` never wake a gate.
@@ -53,6 +56,10 @@ _LINGER_S = 30.0
 _RETRY_S = 5.0
 # Event ids remembered across subscriptions (a new one replays a short backfill).
 _SEEN_MAX = 4096
+#: How long a replaced subscription stays open beside the one that replaced it.
+_GRACE_S = 5.0
+# Gates that start within this many seconds of each other are subscribed together.
+_GATHER_S = 0.05
 
 
 class RunWatcher:
@@ -160,8 +167,9 @@ class _Hub:
         self._want: asyncio.Event | None = None
         self._started = threading.Event()
         self.port = 0
+        self.alive = True
         threading.Thread(target=self._run, name="wflo-approval-hub", daemon=True).start()
-        self._started.wait(10.0)
+        self._started.wait()  # set by the thread once its socket is bound, or when it fails
 
     # --- called from the gates' threads ---------------------------------------------
 
@@ -212,8 +220,12 @@ class _Hub:
         except Exception as exc:  # the gates' slow poll still wakes them
             _log.warning("approval.wakeup.stopped", error=repr(exc))
         finally:
+            self.alive = False
             self._started.set()
             self._loop.close()
+            with _hubs_lock:  # the next gate starts a new hub
+                for key in [k for k, hub in _hubs.items() if hub is self]:
+                    del _hubs[key]
 
     async def _main(self) -> None:
         self._want = asyncio.Event()
@@ -222,6 +234,7 @@ class _Hub:
         )
         self.port = transport.get_extra_info("sockname")[1]
         self._started.set()
+        self._want.set()  # gates may have been added already
         await self._manage()
 
     async def _manage(self) -> None:
@@ -235,6 +248,7 @@ class _Hub:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._want.wait(), _LINGER_S if idle else None)
             self._want.clear()
+            await asyncio.sleep(_GATHER_S)  # let gates starting together join this round
             with self._lock:
                 wanted = frozenset(self._runs)
                 new = list(self._waiting)
@@ -257,7 +271,8 @@ class _Hub:
             waiting.cancel()
             if connected.is_set():
                 if current is not None:
-                    current.cancel()  # the new subscription covers its runs
+                    # The new subscription covers its runs once the server streams to it.
+                    self._loop.call_later(_GRACE_S, current.cancel)
                 current, covered = task, wanted
                 # Lost for good (Prefect's subscriber retries first): subscribe again.
                 task.add_done_callback(lambda _: self._wake_manager())
@@ -320,9 +335,17 @@ def _hub() -> _Hub:
     key = (os.getpid(), str(url) if url else None)
     with _hubs_lock:
         hub = _hubs.get(key)
-        if hub is None:
+        if hub is None or not hub.alive:
             hub = _hubs[key] = _Hub(settings)
         return hub
+
+
+def _reset_after_fork() -> None:
+    global _hubs_lock
+    _hubs_lock = threading.Lock()  # a parent's thread may have held it at fork
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def poke(address: str | None) -> None:
