@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -317,3 +318,25 @@ def test_gc_drops_firewall_rules_of_removed_egress_networks(docker_client: Any) 
     collect_garbage(docker_client)
     left = subprocess.run(["iptables", "-w", "5", "-S", "INPUT"], capture_output=True, text=True)
     assert "wflo0deadbeef1" not in left.stdout
+
+
+def test_gc_skips_a_container_removed_while_it_lists_them(docker_client: Any) -> None:
+    """A container removed between gc's listing and its inspection (a warm pool removes
+    its sandboxes in the background) is skipped; the rest is still collected."""
+    from wflo_prefect.sandbox import collect_garbage
+
+    gone = f"{socket.gethostname()}:999999999:1"  # an owner process that no longer runs
+    orphan = docker_client.containers.create(
+        "wflo-sandbox:latest", "true", labels={LABEL: "1", LABEL_OWNER: gone}
+    )
+    listed = docker_client.api.containers
+
+    def with_a_vanished_one(*args: Any, **kwargs: Any) -> Any:
+        return [*listed(*args, **kwargs), {"Id": "0" * 64}]  # listed, then removed
+
+    docker_client.api.containers = with_a_vanished_one
+    try:
+        collected = collect_garbage(docker_client)
+    finally:
+        del docker_client.api.containers
+    assert orphan.name in collected.containers

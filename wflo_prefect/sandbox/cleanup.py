@@ -54,7 +54,10 @@ def collect_garbage(
     from docker.errors import APIError, NotFound
 
     removed: list[str] = []
-    for container in client.containers.list(all=True, filters={"label": f"{LABEL}=1"}):
+    # Containers removed while they are listed (a pool's removal in the background, a
+    # worker's) are skipped, not an error: they are gone, as gc wants.
+    listed = client.containers.list(all=True, filters={"label": f"{LABEL}=1"}, ignore_removed=True)
+    for container in listed:
         if not _is_garbage(container.labels, everything=everything, older_than=older_than):
             continue
         try:

@@ -144,7 +144,7 @@ class DockerSandboxWorker(docker_worker_base()):  # type: ignore[misc]
         # conflict, and another run may carry the same name.
         client = self.docker_client()
         selector = {"label": [f"{LABEL_ID}={run_id}", f"{LABEL_ROLE}=flow-run"]}
-        for container in client.containers.list(all=True, filters=selector):
+        for container in client.containers.list(all=True, filters=selector, ignore_removed=True):
             with contextlib.suppress(NotFound):
                 container.remove(force=True, v=True)
         if egress is not None:
