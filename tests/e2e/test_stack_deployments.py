@@ -232,7 +232,7 @@ def test_the_agents_run_through_their_workers_with_approvals_from_the_service(
         reports = list((tmp_path / "reports").glob("*.md"))
         assert len(reports) == 1
         assert reports[0].read_text().count("## ") == 3
-        assert "approved by erin" in _logs(stack, research)
+        assert "approved by erin" in _logs_once(stack, research, "approved by erin")
 
     low_state = _final(stack, low)
     assert low_state["type"] == "COMPLETED", low_state
