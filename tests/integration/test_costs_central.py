@@ -34,7 +34,7 @@ from wflo_prefect import (
     governed_task,
 )
 from wflo_prefect.cli import app
-from wflo_prefect.costs import estimate_cost, flush_leases, metered_call
+from wflo_prefect.costs import Attribution, estimate_cost, flush_leases, metered_call
 from wflo_prefect.costs.central import clear_central_cache
 from wflo_prefect.ledger import Ledger
 
@@ -112,6 +112,32 @@ def test_a_central_tag_budget_halts_a_flow_without_budget_in_its_code(ledger: Le
     assert unbudgeted(5, return_state=True).is_completed()  # not tagged: not governed by it
     assert _spent(ledger, name) == CALL * 2
     assert len(ledger.costs.entries()) == 7
+
+
+@pytest.mark.parametrize("enabled", ["true", "false"])
+def test_a_runs_attribution_is_read_once_not_per_task(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch, enabled: str
+) -> None:
+    """Every governed task asks which central budgets apply. Only the run's first ask
+    reads its attribution (tags, parameters, user) and the settings; the others are a
+    lookup by flow run id, whether central budgets are on or off."""
+    import wflo_prefect.costs.guard as guard
+
+    monkeypatch.setenv("PREFECT_INTEGRATIONS_WFLO_COSTS_CENTRAL_BUDGETS", enabled)
+    built: list[str | None] = []
+    real = guard.current_attribution
+
+    def counting() -> Attribution:
+        who = real()
+        built.append(who.flow_run_id)
+        return who
+
+    monkeypatch.setattr(guard, "current_attribution", counting)
+    name = _save(_unique("global"), "global", max_usd=CALL * 3)
+    state = unbudgeted(2, return_state=True)
+    assert state.is_completed()
+    assert built == [str(state.state_details.flow_run_id)]
+    assert _spent(ledger, name) == (CALL * 2 if enabled == "true" else 0)
 
 
 def test_a_global_central_budget_applies_to_every_governed_run(ledger: Ledger) -> None:

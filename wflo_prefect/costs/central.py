@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,13 @@ from wflo_prefect.costs.settings import get_cost_settings
 from wflo_prefect.errors import ConfigurationError, ServiceUnavailableError, WfloError
 from wflo_prefect.observability.logging import get_logger
 
-__all__ = ["CentralBudget", "central_budgets_for", "clear_central_cache", "read_central_budgets"]
+__all__ = [
+    "CentralBudget",
+    "central_budgets_for",
+    "central_budgets_of_run",
+    "clear_central_cache",
+    "read_central_budgets",
+]
 
 _log = get_logger("costs")
 _SLUG = "wflo-central-budget"
@@ -135,18 +141,36 @@ _cache_lock = threading.Lock()
 def central_budgets_for(who: Attribution) -> tuple[Budget, ...]:
     """The central budgets that apply to the run ``who`` belongs to (read once per flow
     run; outside a flow run, at most every 30 s)."""
-    if not get_cost_settings().central_budgets:
-        return ()
+    return _central_budgets(who)
+
+
+def central_budgets_of_run(
+    flow_run_id: str | None, who: Callable[[], Attribution]
+) -> tuple[Budget, ...]:
+    """:func:`central_budgets_for` for a call in the flow run ``flow_run_id``: the
+    attribution ``who()`` is built only on the run's first call (every governed task
+    asks: for a run already seen the answer is one dictionary lookup)."""
+    if flow_run_id is not None:
+        with _cache_lock:
+            cached = _cache.get(flow_run_id)
+        if cached is not None:
+            return cached[1]
+    return _central_budgets(who())
+
+
+def _central_budgets(who: Attribution) -> tuple[Budget, ...]:
     key = who.flow_run_id
+    if not get_cost_settings().central_budgets:
+        if key is not None:  # decided once per flow run, like the budgets themselves
+            with _cache_lock:
+                _remember(key, ())
+        return ()
     with _cache_lock:
         cached = _cache.get(key)
         if cached is not None and (key is not None or time.monotonic() < cached[0]):
             return cached[1]
         budgets = matching(read_central_budgets(), who)
-        _cache[key] = (time.monotonic() + _OUTSIDE_RUN_TTL, budgets)
-        _cache.move_to_end(key)
-        while len(_cache) > _CACHE_MAX:
-            _cache.popitem(last=False)
+        _remember(key, budgets)
     if budgets:
         _log.info(
             "budget.central_applied",
@@ -154,6 +178,14 @@ def central_budgets_for(who: Attribution) -> tuple[Budget, ...]:
             budgets=[b.display_name for b in budgets],
         )
     return budgets
+
+
+def _remember(key: str | None, budgets: tuple[Budget, ...]) -> None:
+    # Called with _cache_lock held.
+    _cache[key] = (time.monotonic() + _OUTSIDE_RUN_TTL, budgets)
+    _cache.move_to_end(key)
+    while len(_cache) > _CACHE_MAX:
+        _cache.popitem(last=False)
 
 
 def clear_central_cache() -> None:

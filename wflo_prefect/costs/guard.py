@@ -21,7 +21,7 @@ from wflo_prefect.costs.artifacts import publish_run_costs
 from wflo_prefect.costs.attribution import current_attribution
 from wflo_prefect.costs.blocks import WfloBudget
 from wflo_prefect.costs.budget import Budget
-from wflo_prefect.costs.central import central_budgets_for
+from wflo_prefect.costs.central import central_budgets_of_run
 from wflo_prefect.costs.context import use_budgets
 from wflo_prefect.costs.enforcement import register_budget
 from wflo_prefect.errors import ConfigurationError, InvalidArgumentError
@@ -81,7 +81,8 @@ class BudgetGuard(Guard):
     @contextmanager
     def _scope(self, call: GovernedCall, value: tuple[BudgetSpec, ...]) -> Iterator[None]:
         budgets = [_resolve(spec) for spec in value]
-        budgets += [b for b in central_budgets_for(current_attribution()) if b not in budgets]
+        central = central_budgets_of_run(call.correlation.flow_run_id, current_attribution)
+        budgets += [b for b in central if b not in budgets]
         for budget in budgets:
             register_budget(budget)
         try:
