@@ -284,3 +284,31 @@ def test_require_approval_action_gates_the_task_until_approved(ledger: Ledger) -
     assert result.exit_code == 0, result.output
     state = future.result(timeout=60)
     assert state.result() == "refunded 500"
+
+
+def test_arguments_are_bound_only_when_a_policy_reads_them(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The always-on policy check binds a call's arguments only when a policy is
+    evaluated at its start: a task without one pays nothing for it."""
+    from wflo_prefect.governance import GovernedCall
+
+    bound: list[str] = []
+    real = GovernedCall.bound_arguments
+
+    def counting(self: GovernedCall) -> dict[str, object]:
+        bound.append(self.name)
+        return real(self)
+
+    monkeypatch.setattr(GovernedCall, "bound_arguments", counting)
+
+    @governed_task
+    def plain_step(table: str) -> str:
+        return table
+
+    @governed_flow
+    def tidy() -> str:
+        return plain_step("staging_users") + drop("staging_users")
+
+    assert tidy() == "staging_usersdropped staging_users"
+    assert bound == ["drop"]  # the task with a policy, not the one without
