@@ -32,6 +32,7 @@ __all__ = ["flow_end_hook", "task_end_hook", "wrap_function"]
 
 Kind = Literal["flow", "task"]
 _log = get_logger("runs")
+_stdlib_log = logging.getLogger("wflo_prefect.runs")
 
 # Trace ids and start times of runs in flight, by Prefect run id, so the end hook
 # (which runs outside the function's span) records the same correlation ids.
@@ -106,25 +107,37 @@ class _RunScope:
                     _flow_spans[run_id] = span.get_span_context()
         if self.kind == "flow":
             remember_traceparent(span)
-        span.set_attribute("wflo.kind", self.kind)
-        span.set_attribute("wflo.name", self.name)
+        attributes: dict[str, str] = {"wflo.kind": self.kind, "wflo.name": self.name}
         if correlation.flow_run_id:
-            span.set_attribute("prefect.flow_run.id", correlation.flow_run_id)
+            attributes["prefect.flow_run.id"] = correlation.flow_run_id
         if correlation.task_run_id:
-            span.set_attribute("prefect.task_run.id", correlation.task_run_id)
+            attributes["prefect.task_run.id"] = correlation.task_run_id
         if self.operation:
-            span.set_attribute("wflo.operation", self.operation)
+            attributes["wflo.operation"] = self.operation
+        span.set_attributes(attributes)
         payload: dict[str, Any] = {"operation": self.operation} if self.operation else {}
         audit = get_ledger().audit
         # A task's start and end are committed off its path (see ledger/audit_buffer.py);
         # a flow's are written before it goes on.
         write = audit.append if self.kind == "task" else audit.record
         write(f"{self.kind}_run.started", correlation=correlation, payload=payload)
-        # A task's start and end are in the audit log and Prefect shows its task runs;
-        # in the run's logs they would be two lines per task, so they are DEBUG.
-        log = _log.debug if self.kind == "task" else _log.info
-        log(f"{self.kind}_run.started", name=self.name, operation=self.operation)
+        _log_run_event(
+            self.kind, f"{self.kind}_run.started", name=self.name, operation=self.operation
+        )
         return call
+
+
+def _log_run_event(kind: Kind, event: str, **fields: Any) -> None:
+    """A run's start or end in wflo's log: INFO for a flow; DEBUG for a task.
+
+    A task's start and end are in the audit log and Prefect shows its task runs; in the
+    run's logs they would be two lines per task. Checked against the level first: a
+    disabled structlog call still builds its event on every task.
+    """
+    if kind == "flow":
+        _log.info(event, **fields)
+    elif _stdlib_log.isEnabledFor(logging.DEBUG):
+        _log.debug(event, **fields)
 
 
 def _parent(kind: Kind) -> Any:
@@ -309,8 +322,8 @@ def _record_end(kind: Kind, run_id: str, fallback: Correlation, state: Any, name
         audit.record(
             f"flow_run.{outcome}", correlation=correlation, outcome=outcome, payload=payload
         )
-    log = _log.debug if kind == "task" else _log.info
-    log(
+    _log_run_event(
+        kind,
         f"{kind}_run.{outcome}",
         name=name,
         state=state.name,
@@ -323,8 +336,14 @@ def _record_end(kind: Kind, run_id: str, fallback: Correlation, state: Any, name
         if duration is not None:
             metrics.WORKFLOW_DURATION.labels(name).observe(duration)
     else:
-        metrics.TASK_EXECUTIONS.labels(name, outcome).inc()
+        _task_counter(name, outcome).inc()
     return outcome
+
+
+@functools.lru_cache(maxsize=1024)
+def _task_counter(name: str, outcome: str) -> Any:
+    # The counter's child for (task, outcome): labels() locks and looks it up each time.
+    return metrics.TASK_EXECUTIONS.labels(name, outcome)
 
 
 def flow_end_hook(flow: Any, flow_run: Any, state: Any) -> None:
