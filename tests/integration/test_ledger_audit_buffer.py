@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from wflo_prefect import governed_flow, governed_task
 from wflo_prefect.errors import LedgerError
 from wflo_prefect.ledger import Ledger
-from wflo_prefect.ledger.audit_buffer import AuditBuffer
+from wflo_prefect.ledger.audit_buffer import FLUSH_INTERVAL, AuditBuffer
 from wflo_prefect.observability.correlation import Correlation
 
 
@@ -179,3 +179,23 @@ def test_the_writer_is_woken_once_per_batch_not_once_per_row() -> None:
     buffer.close()
     assert written == list(range(50))
     assert appended_wakeups == 1
+
+
+def test_a_steady_stream_of_rows_is_committed_in_few_batches() -> None:
+    """Rows appended steadily (a task every 10 ms) are committed about once per
+    FLUSH_INTERVAL. Every commit is a burst of work on the writer thread that the
+    governed task's thread must hand the interpreter lock to, so commits stay few."""
+    batches: list[int] = []
+    buffer = AuditBuffer(lambda rows: batches.append(len(rows)), name="steady")
+    start = time.monotonic()
+    appended = 0
+    while time.monotonic() - start < 1.0:
+        buffer.append({"n": appended})
+        appended += 1
+        time.sleep(0.01)
+    elapsed = time.monotonic() - start
+    buffer.close()
+    assert sum(batches) == appended
+    # One batch per FLUSH_INTERVAL at most, plus the one close() commits.
+    assert len(batches) <= elapsed / FLUSH_INTERVAL + 2
+    assert len(batches) <= 5, batches

@@ -29,7 +29,11 @@ from wflo_prefect.errors import LedgerError
 __all__ = ["FLUSH_INTERVAL", "AuditBuffer"]
 
 #: Longest time an appended event waits before its batch is committed (seconds).
-FLUSH_INTERVAL = 0.05
+#: Each commit is a burst of work on the writer thread that the governed task's thread
+#: must hand the interpreter lock to; at 50 ms (20 commits a second) that hand-over
+#: added ~1 ms of wall time per trivial task against a started Prefect server, at
+#: 0.5 s it is lost in the noise (``benchmarks/bench_governance_overhead.py``).
+FLUSH_INTERVAL = 0.5
 _MAX_BATCH = 500
 _RETRY_EVERY = 0.5
 _log = logging.getLogger("wflo_prefect.ledger")
