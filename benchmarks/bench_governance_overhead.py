@@ -6,7 +6,9 @@ not ``prefect_test_harness``. Each round runs a flow of N sequential tasks per v
 alternating order, for a trivial task body and a realistic one (~3 ms of JSON and
 hashing). Per-task figures time the flow's task loop from inside the flow (a flow
 run's fixed start and end, ~1 s on Prefect's tick, are printed apart as whole-run
-times). Medians per task are printed in absolute terms beside the ratio.
+times). Medians per task are printed in absolute terms beside the ratio of the
+medians and the median of each round's ratio ("paired": every round runs the variants
+back to back, so it cancels the machine's slower and faster spells).
 Aim: governed / plain <= 1.10x per task.
 
     .venv/bin/python benchmarks/bench_governance_overhead.py [--tasks 100] [--rounds 5]
@@ -159,19 +161,29 @@ def main() -> int:
                             times[name].append(elapsed / args.tasks)
                             cpu[name].append(used / args.tasks)
                             runs_wall[name].append(whole)
-                print(f"\n{body.__name__}: whole flow runs of {args.tasks} tasks (median)")
+                print(f"\n{body.__name__}: wall per task in each round, ms (the spread)")
+                for name, samples in times.items():
+                    print(f"  {name:22} " + " ".join(f"{t * 1000:6.2f}" for t in samples))
+                print(f"{body.__name__}: whole flow runs of {args.tasks} tasks (median)")
                 for name, samples in runs_wall.items():
                     print(f"  {name:22} {statistics.median(samples) * 1000:8.1f} ms")
                 base = statistics.median(times["plain prefect"])
                 base_cpu = statistics.median(cpu["plain prefect"])
                 print(
-                    f"{body.__name__} task body      wall per task            process CPU per task"
+                    f"{body.__name__} task body      wall per task   paired"
+                    "       process CPU per task"
                 )
                 for name, samples in times.items():
                     median = statistics.median(samples)
                     used = statistics.median(cpu[name])
+                    # Each round runs every variant back to back: the median of the
+                    # per-round ratios cancels the machine's slower and faster spells.
+                    paired = statistics.median(
+                        s / b for s, b in zip(samples, times["plain prefect"], strict=True)
+                    )
                     print(
                         f"  {name:22} {median * 1000:6.2f} ms {median / base:6.3f}x"
+                        f" {paired:6.3f}x"
                         f"   {used * 1000:6.2f} ms (+{(used - base_cpu) * 1000:5.2f}) "
                         f"{used / base_cpu:6.3f}x"
                     )
