@@ -138,12 +138,6 @@ _cache: OrderedDict[str | None, tuple[float, tuple[Budget, ...]]] = OrderedDict(
 _cache_lock = threading.Lock()
 
 
-def central_budgets_for(who: Attribution) -> tuple[Budget, ...]:
-    """The central budgets that apply to the run ``who`` belongs to (read once per flow
-    run; outside a flow run, at most every 30 s)."""
-    return _central_budgets(who)
-
-
 def central_budgets_of_run(
     flow_run_id: str | None, who: Callable[[], Attribution]
 ) -> tuple[Budget, ...]:
@@ -155,10 +149,12 @@ def central_budgets_of_run(
             cached = _cache.get(flow_run_id)
         if cached is not None:
             return cached[1]
-    return _central_budgets(who())
+    return central_budgets_for(who())
 
 
-def _central_budgets(who: Attribution) -> tuple[Budget, ...]:
+def central_budgets_for(who: Attribution) -> tuple[Budget, ...]:
+    """The central budgets that apply to the run ``who`` belongs to (read once per flow
+    run; outside a flow run, at most every 30 s)."""
     key = who.flow_run_id
     if not get_cost_settings().central_budgets:
         if key is not None:  # decided once per flow run, like the budgets themselves
