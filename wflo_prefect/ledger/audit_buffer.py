@@ -30,9 +30,9 @@ __all__ = ["FLUSH_INTERVAL", "AuditBuffer"]
 
 #: Longest time an appended event waits before its batch is committed (seconds).
 #: Each commit is a burst of work on the writer thread that the governed task's thread
-#: must hand the interpreter lock to; at 50 ms (20 commits a second) that hand-over
-#: added ~1 ms of wall time per trivial task against a started Prefect server, at
-#: 0.5 s it is lost in the noise (``benchmarks/bench_governance_overhead.py``).
+#: must hand the interpreter lock to. Paired runs of 100 trivial governed tasks against
+#: a started Prefect server: +1.5-1.8 ms of wall time per task at 50 ms, +0.4-1.1 ms
+#: at 0.5 s (``docs/benchmarks.md``).
 FLUSH_INTERVAL = 0.5
 _MAX_BATCH = 500
 _RETRY_EVERY = 0.5
