@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from opentelemetry.trace import Span, Status, StatusCode
 
+from wflo_prefect._offload import run_off_loop
 from wflo_prefect.governance import ExecutingGuard, GovernedCall, Guard
 from wflo_prefect.ledger import get_ledger
 from wflo_prefect.observability import metrics
@@ -151,6 +152,48 @@ def _fail_span(span: Span, exc: BaseException) -> None:
         span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
 
 
+def _on_error(kind: Kind, span: Span, exc: BaseException) -> Any:
+    """Mark the span failed; a flow's named final state (see _named_failure) or None."""
+    _fail_span(span, exc)
+    return _named_failure(exc) if kind == "flow" else None
+
+
+def _compensates_now(kind: Kind, call: GovernedCall, exc: BaseException) -> bool:
+    """Whether this error ends a flow run with compensations to run before Prefect sees it.
+
+    Prefect reports a run Failed to its API first and calls its hooks after, so undoing
+    from the end hook alone would let anyone who sees the run Failed (a person, an
+    automation that re-runs it) still find its side effects. The end hook settles what
+    is left: a run Prefect fails after its function returned, a crash, a cancellation.
+    """
+    return kind == "flow" and call.correlation.flow_run_id is not None and _ends_the_run(exc)
+
+
+def _compensate(call: GovernedCall) -> None:
+    flow_run_id = call.correlation.flow_run_id
+    assert flow_run_id is not None
+    try:
+        _settle_compensations(flow_run_id, "failed")
+    except Exception:  # the end hook and the sweep run what is left
+        _log.exception("flow_run.compensation_deferred", flow_run_id=flow_run_id)
+
+
+def _ends_the_run(exc: BaseException) -> bool:
+    """Whether ``exc`` ends this flow run: an error (not a pause) with no retry left."""
+    from prefect.context import FlowRunContext
+    from prefect.exceptions import PausedRun
+
+    if not isinstance(exc, Exception) or isinstance(exc, PausedRun):
+        return False  # Pause, Abort, termination: Prefect's signals, settled by the hook
+    context = FlowRunContext.get()
+    flow_run = getattr(context, "flow_run", None)
+    if flow_run is None:
+        return False
+    retries: int = flow_run.empirical_policy.retries or 0
+    run_count: int = flow_run.run_count
+    return run_count > retries  # Prefect's own rule (RetryFailedFlows)
+
+
 def _named_failure(exc: BaseException) -> Any:
     """A Failed state named after the error, for wflo errors that name their state.
 
@@ -208,8 +251,9 @@ def wrap_function(
                         call.extras["result"] = result
                         return result
                 except BaseException as exc:
-                    _fail_span(span, exc)
-                    named = _named_failure(exc) if kind == "flow" else None
+                    if _compensates_now(kind, call, exc):
+                        await run_off_loop(_compensate, call)
+                    named = _on_error(kind, span, exc)
                     if named is not None:
                         return named
                     raise
@@ -282,8 +326,9 @@ def wrap_function(
                     call.extras["result"] = result  # for guards that act on success
                     return result
             except BaseException as exc:
-                _fail_span(span, exc)
-                named = _named_failure(exc) if kind == "flow" else None
+                if _compensates_now(kind, call, exc):
+                    _compensate(call)
+                named = _on_error(kind, span, exc)
                 if named is not None:
                     return named
                 raise

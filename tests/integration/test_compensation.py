@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from prefect.runtime import flow_run
 from prefect.transactions import transaction
 from typer.testing import CliRunner
 
@@ -326,3 +328,46 @@ def test_compensations_survive_a_killed_process(ledger: Ledger, tmp_path: Path) 
     assert flow_run.state.is_crashed()
     assert cli.invoke(app, ["compensate", "run", run_id, "--force"]).exit_code == 0
     assert len(undo.entries()) == 2
+
+
+@governed_task
+def noting_step(name: str) -> None:
+    compensate(undo.undo_noting_run_state, name, flow_run.id)
+
+
+def test_a_failed_run_is_undone_before_prefect_reports_it_failed(ledger: Ledger) -> None:
+    """Whoever sees the run Failed (a person, an automation) finds its effects undone."""
+
+    @governed_flow
+    def saga() -> None:
+        noting_step("a")
+        boom()
+
+    @governed_flow
+    async def async_saga() -> None:
+        noting_step("b")
+        boom()
+
+    assert saga(return_state=True).is_failed()
+    assert asyncio.run(async_saga(return_state=True)).is_failed()
+    assert [(e["undo"], e["run_state"]) for e in undo.entries()] == [
+        ("a", "RUNNING"),
+        ("b", "RUNNING"),
+    ]
+
+
+def test_a_run_prefect_retries_is_undone_once_its_last_attempt_failed(ledger: Ledger) -> None:
+    """Between attempts nothing is undone; after the last one every attempt's effects are."""
+    attempts: list[int] = []
+
+    @governed_flow(retries=2, retry_delay_seconds=0)
+    def flaky() -> None:
+        attempts.append(len(undo.entries()))
+        noting_step(f"attempt {len(attempts)}")
+        boom()
+
+    state = flaky(return_state=True)
+    assert state.is_failed()
+    assert attempts == [0, 0, 0]
+    assert [e["undo"] for e in undo.entries()] == ["attempt 3", "attempt 2", "attempt 1"]
+    assert {e["run_state"] for e in undo.entries()} == {"RUNNING"}

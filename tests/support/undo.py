@@ -41,3 +41,12 @@ def flaky_undo(step: str, fail_times: int) -> None:
 def delete_user(user_id: str, result: str) -> None:
     """Undo of a user creation: receives the task argument and its result."""
     write({"undo": f"delete {user_id}", "result": result})
+
+
+def undo_noting_run_state(step: str, flow_run_id: str) -> None:
+    """Record the state Prefect's API shows for the run while ``step`` is undone."""
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(flow_run_id).state
+    write({"undo": step, "run_state": state.type.value if state else None})
