@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -163,6 +163,75 @@ def test_threshold_alerts_are_not_delayed_by_a_lease(ledger: Ledger) -> None:
     assert len(fired) == 1
     assert fired[0].payload["budget"] == "watched"
     assert Decimal(fired[0].payload["spent_usd"]) >= PER_CALL * 5
+
+
+RACY = HoldRequest(
+    "racy|global=*", datetime(1970, 1, 1, tzinfo=UTC), None, Decimal(1), Decimal("0.5")
+)
+
+
+def _another_hold(ledger: Ledger) -> Callable[[], object]:
+    """Another caller's hold on half the budget, and how it gives it back."""
+    ids = ledger.costs.reserve([RACY])
+    assert isinstance(ids, list)
+    return lambda: ledger.costs.release(ids)
+
+
+def _another_processes_lease(ledger: Ledger) -> Callable[[], object]:
+    """Another process's lease on half the budget, and how it gives it back."""
+    lease = ledger.costs.open_lease(RACY, minimum_usd=RACY.amount_usd, share=1, owner="elsewhere:1")
+    assert lease.lease_id is not None
+    return lambda: ledger.costs.sync_lease(
+        lease.lease_id, RACY, give_back_usd=lease.held_usd, close=True
+    )
+
+
+@pytest.mark.parametrize(
+    ("lease_seconds", "holder", "given_back"),
+    [
+        ("0", _another_hold, "before the refusal's state is read"),
+        ("10", _another_hold, "before the refusal's state is read"),
+        ("10", _another_processes_lease, "after the refusal's state is read"),
+    ],
+    ids=["hold-on-window", "hold-with-leases-on", "other-process-lease"],
+)
+def test_a_call_refused_just_before_money_came_back_is_held_not_refused(
+    any_ledger: Ledger,
+    monkeypatch: pytest.MonkeyPatch,
+    lease_seconds: str,
+    holder: Callable[[Ledger], Callable[[], object]],
+    given_back: str,
+) -> None:
+    """Money given back while a refusal is judged: the call is held, not refused on
+    figures of two moments (a refusal and the money that was to come back)."""
+    monkeypatch.setenv(LEASE_ENV, lease_seconds)
+    give_back = holder(any_ledger)
+    read_state = any_ledger.costs.window
+    pending = [give_back]
+
+    def racing(budget_key: str, window_start: datetime):  # type: ignore[no-untyped-def]
+        if pending and given_back.startswith("before"):
+            pending.pop()()
+        state = read_state(budget_key, window_start)
+        if pending:
+            pending.pop()()
+        return state
+
+    monkeypatch.setattr(any_ledger.costs, "window", racing)
+    tokens = 4_000_000  # $0.60 of input: fits only once the other half comes back
+    with metered_call(
+        "openai",
+        "gpt-4o-mini",
+        input_tokens=tokens,
+        max_output_tokens=0,
+        budgets=[Budget(Decimal(1), scope="global", name="racy")],
+    ) as call:
+        call.settle(input_tokens=tokens, output_tokens=0)
+    assert not pending, "the money came back while the call was judged"
+    flush_leases()
+    window = _window(any_ledger, "racy")
+    assert window.spent_usd == Decimal("0.6")
+    assert window.reserved_usd == 0
 
 
 _HOLDER = """

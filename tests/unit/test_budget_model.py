@@ -56,6 +56,9 @@ def test_fits_without_other_leases() -> None:
     assert fits_without(refusal, D("0.2"))
     assert not fits_without(refusal, D("0.1"))
     assert not fits_without(Refusal(request, D("0.9"), D("0")), D("1"))
+    # Read after the refusal, the state may show the money back: it fits as it is.
+    assert fits_without(Refusal(request, D("0.5"), D("0"), _state("0.5", "0")), D("0"))
+    assert not fits_without(Refusal(request, D("0.8"), D("0.1"), _state("0.8", "0.1")), D("0.5"))
 
 
 def test_alerts_due_fires_each_marker_once_and_exceeded_above_the_limit() -> None:

@@ -201,20 +201,24 @@ def _reserve_on_windows(
 ) -> list[str]:
     """Hold the call on the windows themselves; raise BudgetExceeded when it does not fit.
 
-    Before refusing a call that would fit if other processes' leases on the window
-    came back, wait for them (up to two lease times and a bit): a live process
-    gives back an idle lease after one lease time, and syncs a busy one as often.
+    Before refusing, retry while the call may fit soon: at once when the window's
+    state (read after the refusal) shows money came back meanwhile, and, with
+    leases on, while it would fit once other processes' leases on the window came
+    back, for up to two lease times and a bit: a live process gives back an idle
+    lease after one lease time, and syncs a busy one as often.
     """
     ledger = get_ledger()
     result = ledger.costs.reserve(requests, flow_run_id=who.flow_run_id)
     if isinstance(result, Refusal) and result.reserved_usd > 0 and _expire_abandoned_holds():
         result = ledger.costs.reserve(requests, flow_run_id=who.flow_run_id)
-    ttl = get_cost_settings().budget_lease_seconds
+    ttl = max(get_cost_settings().budget_lease_seconds, 0.0)
     deadline = time.monotonic() + 2 * ttl + 0.5
-    while isinstance(result, Refusal) and ttl > 0 and _leases_would_make_room(result):
+    pause = 0.0  # the first retry at once: the money is back already
+    while isinstance(result, Refusal) and _may_fit_soon(result, leased=ttl > 0):
         if time.monotonic() >= deadline:
             break
-        time.sleep(min(0.02, ttl / 10))
+        time.sleep(pause)
+        pause = min(0.02, ttl / 10) or 0.02
         result = ledger.costs.reserve(requests, flow_run_id=who.flow_run_id)
     if isinstance(result, Refusal):
         _refused(result, bound, who)
@@ -222,12 +226,22 @@ def _reserve_on_windows(
     return result
 
 
-def _leases_would_make_room(refusal: Refusal) -> bool:
-    """Whether the refused call would fit if other processes' leases were given back."""
-    if refusal.state is None or refusal.reserved_usd <= 0:
+def _may_fit_soon(refusal: Refusal, *, leased: bool) -> bool:
+    """Whether the refused call fits the window's state (read after the refusal: money
+    may have come back meanwhile), or would once other processes' leases came back.
+
+    The state and the other processes' leases are read together: read apart, a lease
+    given back between the two reads would look like money that can never come back.
+    """
+    if refusal.state is None:
         return False
-    others = get_ledger().costs.leased_by_others(refusal.state.id, leases.owner())
-    return fits_without(refusal, others)
+    if not leased or refusal.reserved_usd <= 0:
+        return fits_without(refusal, Decimal(0))
+    state, others = get_ledger().costs.leased_by_others(refusal.state.id, leases.owner())
+    if state is None:
+        return False
+    now = replace(refusal, spent_usd=state.spent_usd, reserved_usd=state.reserved_usd, state=state)
+    return fits_without(now, others)
 
 
 _last_expiry = 0.0

@@ -136,10 +136,10 @@ def lease_too_small(
 
 
 def fits_without(refusal: Refusal, others_usd: Decimal) -> bool:
-    """Whether a refused hold would fit if ``others_usd`` (other holders' leases) came back."""
-    if refusal.state is None or refusal.reserved_usd <= 0:
+    """Whether a refused hold would fit if ``others_usd`` (other holders' leases) came back
+    (``others_usd=0``: whether it fits the state the refusal carries)."""
+    if refusal.state is None:
         return False
     request = refusal.request
-    return fits(
-        refusal.spent_usd, refusal.reserved_usd - others_usd, request.amount_usd, request.limit_usd
-    )
+    reserved = max(refusal.reserved_usd - others_usd, Decimal(0))
+    return fits(refusal.spent_usd, reserved, request.amount_usd, request.limit_usd)

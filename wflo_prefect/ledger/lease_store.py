@@ -251,9 +251,21 @@ class LeaseStore(WindowStore):
         ).one()
         return window_state(row)
 
-    def leased_by_others(self, window_id: str, owner: str) -> Decimal:
-        """Money held on a window by open leases of processes other than ``owner``."""
-        return self.open_leases(window_id, exclude_owner=owner)[1]
+    def leased_by_others(self, window_id: str, owner: str) -> tuple[WindowState | None, Decimal]:
+        """A window's state and the money open leases of processes other than ``owner``
+        hold on it, read in one statement (so both are of the same moment)."""
+        R, W = BudgetReservationRow, BudgetWindowRow
+        others = (
+            select(func.coalesce(func.sum(R.amount_usd), 0))
+            .where(R.window_id == W.id, R.kind == "lease", R.status == "held", R.owner != owner)
+            .scalar_subquery()
+        )
+        query = select(*STATE_COLUMNS, others.label("others")).where(W.id == window_id)
+        with self._ledger.begin() as connection:
+            row = connection.execute(query).one_or_none()
+        if row is None:
+            return None, Decimal(0)
+        return window_state(row), Decimal(str(row.others))
 
     def open_leases(
         self, window_id: str, *, exclude_owner: str | None = None
