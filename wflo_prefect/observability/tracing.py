@@ -10,8 +10,8 @@ Which provider wflo's spans go to, first match wins:
    headers, sample rate (see ``docs/observability.md``), and optionally the
    ledger span sink (``tracing_ledger``). Its spans are scrubbed of secrets
    before they leave the process and flushed when the process exits;
-4. otherwise a private provider without exporters, so trace and span ids are
-   still real and correlate logs, ledger rows and Prefect runs.
+4. otherwise spans with real trace and span ids and nothing else (see
+   :class:`IdsOnlyTracer`), which correlate logs, ledger rows and Prefect runs.
 """
 
 from __future__ import annotations
@@ -19,7 +19,10 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
@@ -29,14 +32,16 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
     SpanExportResult,
 )
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
-from opentelemetry.trace import Status
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.trace.sampling import Decision, ParentBased, TraceIdRatioBased
+from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, TraceFlags
 
 from wflo_prefect._version import __version__
 from wflo_prefect.errors import ConfigurationError
 from wflo_prefect.observability.scrub import Scrubber, default_scrubber
 
 __all__ = [
+    "IdsOnlyTracer",
     "ScrubbingSpanExporter",
     "flush_tracing",
     "get_tracer",
@@ -211,6 +216,72 @@ def flush_tracing(timeout_millis: int = 30000) -> bool:
     return True if own is None else own.force_flush(timeout_millis)
 
 
+class IdsOnlyTracer(trace.Tracer):
+    """Spans with real trace and span ids that record nothing: for spans that go nowhere.
+
+    With no exporter, no ledger sink and no application provider, nobody reads a span's
+    attributes or events, but its ids still tie logs, ledger rows and Prefect runs
+    together (and are passed on to the runs it starts). A recording span costs tens of
+    microseconds on the path of every governed task; this one costs its two ids. A new
+    trace is sampled, or not, by ``sample_rate`` as a recording provider would, so
+    processes that do export follow the same decision.
+    """
+
+    def __init__(self, sample_rate: float = 1.0) -> None:
+        self._ids = RandomIdGenerator()
+        self._sampler = TraceIdRatioBased(sample_rate)
+
+    def start_span(  # type: ignore[override]
+        self, name: str, context: otel_context.Context | None = None, **_: Any
+    ) -> trace.Span:
+        parent = trace.get_current_span(context).get_span_context()
+        if parent.is_valid:
+            trace_id, flags, state = parent.trace_id, parent.trace_flags, parent.trace_state
+        else:
+            trace_id, state = self._ids.generate_trace_id(), None
+            decision = self._sampler.should_sample(None, trace_id, name).decision
+            sampled = decision is Decision.RECORD_AND_SAMPLE
+            # As the SDK marks them: sampled or not, and the trace id is random.
+            flags = TraceFlags(
+                (TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT) | TraceFlags.RANDOM_TRACE_ID
+            )
+        span_context = SpanContext(
+            trace_id,
+            self._ids.generate_span_id(),
+            is_remote=False,
+            trace_flags=flags,
+            trace_state=state,
+        )
+        return NonRecordingSpan(span_context)
+
+    def start_as_current_span(  # type: ignore[override]
+        self, name: str, context: otel_context.Context | None = None, **_: Any
+    ) -> _Current:
+        return _Current(self.start_span(name, context))
+
+
+class _Current:
+    """Makes a span current inside a ``with`` block (a plain class: no generator)."""
+
+    __slots__ = ("_span", "_token")
+
+    def __init__(self, span: trace.Span) -> None:
+        self._span = span
+        self._token: object = None
+
+    def __enter__(self) -> trace.Span:
+        self._token = otel_context.attach(trace.set_span_in_context(self._span))
+        return self._span
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        otel_context.detach(self._token)  # type: ignore[arg-type]
+
+
 def spans_leave_process() -> bool:
     """Whether wflo's spans go anywhere (an injected or global provider, or an exporter).
 
@@ -252,5 +323,10 @@ def get_tracer() -> trace.Tracer:
                     provider = _own
             else:
                 _leave = True
-            _tracer = provider.get_tracer("wflo_prefect", __version__)
+            if _leave:
+                _tracer = provider.get_tracer("wflo_prefect", __version__)
+            else:  # nothing would read the spans: keep their ids alone
+                from wflo_prefect.settings import get_settings
+
+                _tracer = IdsOnlyTracer(_sample_rate(get_settings().tracing_sample_rate))
         return _tracer
