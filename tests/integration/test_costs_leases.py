@@ -46,6 +46,18 @@ def _window(ledger: Ledger, name: str):  # type: ignore[no-untyped-def]
     return window
 
 
+def _input_only_call(tokens: int, budget_name: str) -> None:
+    """One gpt-4o-mini call of ``tokens`` input tokens ($0.15 a million) on a $1 budget."""
+    with metered_call(
+        "openai",
+        "gpt-4o-mini",
+        input_tokens=tokens,
+        max_output_tokens=0,
+        budgets=[Budget(Decimal(1), scope="global", name=budget_name)],
+    ) as call:
+        call.settle(input_tokens=tokens, output_tokens=0)
+
+
 def test_leased_calls_write_entries_and_reach_the_window_when_the_lease_syncs(
     any_ledger: Ledger,
 ) -> None:
@@ -218,15 +230,7 @@ def test_a_call_refused_just_before_money_came_back_is_held_not_refused(
         return state
 
     monkeypatch.setattr(any_ledger.costs, "window", racing)
-    tokens = 4_000_000  # $0.60 of input: fits only once the other half comes back
-    with metered_call(
-        "openai",
-        "gpt-4o-mini",
-        input_tokens=tokens,
-        max_output_tokens=0,
-        budgets=[Budget(Decimal(1), scope="global", name="racy")],
-    ) as call:
-        call.settle(input_tokens=tokens, output_tokens=0)
+    _input_only_call(4_000_000, "racy")  # $0.60: fits only once the other half is back
     assert not pending, "the money came back while the call was judged"
     flush_leases()
     window = _window(any_ledger, "racy")
@@ -270,15 +274,7 @@ def test_a_call_waits_for_another_processes_idle_lease_instead_of_being_refused(
         # holder gives its idle lease back after 0.3 s, however busy the machine is.
         monkeypatch.setenv(LEASE_ENV, "10")
         # Fits only if the other process's lease is given back: 1 - spent - a little.
-        big = int((Decimal(1) - PER_CALL * 2) / Decimal("0.00000015"))
-        with metered_call(
-            "openai",
-            "gpt-4o-mini",
-            input_tokens=big,
-            max_output_tokens=0,
-            budgets=[Budget(Decimal(1), scope="global", name="shared")],
-        ) as call:
-            call.settle(input_tokens=big, output_tokens=0)
+        _input_only_call(int((Decimal(1) - PER_CALL * 2) / Decimal("0.00000015")), "shared")
         flush_leases()
         window = _window(ledger, "shared")
         assert window.spent_usd <= Decimal(1)
