@@ -158,15 +158,20 @@ def _on_error(kind: Kind, span: Span, exc: BaseException) -> Any:
     return _named_failure(exc) if kind == "flow" else None
 
 
-def _compensates_now(kind: Kind, call: GovernedCall, exc: BaseException) -> bool:
+def _compensates_now(
+    kind: Kind, call: GovernedCall, exc: BaseException, entry: Callable[..., Any]
+) -> bool:
     """Whether this error ends a flow run with compensations to run before Prefect sees it.
 
     Prefect reports a run Failed to its API first and calls its hooks after, so undoing
     from the end hook alone would let anyone who sees the run Failed (a person, an
     automation that re-runs it) still find its side effects. The end hook settles what
-    is left: a run Prefect fails after its function returned, a crash, a cancellation.
+    is left: a run Prefect fails after its function returned, a crash, a cancellation,
+    and a flow with a timeout (whose undo must not run inside, and be cut by, it).
+    ``entry`` is the wrapper: a flow function called directly (``.fn()``) inside another
+    run shares that run's context and must not undo it.
     """
-    return kind == "flow" and call.correlation.flow_run_id is not None and _ends_the_run(exc)
+    return kind == "flow" and call.correlation.flow_run_id is not None and _ends_the_run(exc, entry)
 
 
 def _compensate(call: GovernedCall) -> None:
@@ -178,8 +183,9 @@ def _compensate(call: GovernedCall) -> None:
         _log.exception("flow_run.compensation_deferred", flow_run_id=flow_run_id)
 
 
-def _ends_the_run(exc: BaseException) -> bool:
-    """Whether ``exc`` ends this flow run: an error (not a pause) with no retry left."""
+def _ends_the_run(exc: BaseException, entry: Callable[..., Any]) -> bool:
+    """Whether ``exc`` ends the flow run ``entry`` runs: an error (not a pause), no
+    suspension pending, no timeout to stay within, no retry left."""
     from prefect.context import FlowRunContext
     from prefect.exceptions import PausedRun
 
@@ -187,8 +193,11 @@ def _ends_the_run(exc: BaseException) -> bool:
         return False  # Pause, Abort, termination: Prefect's signals, settled by the hook
     context = FlowRunContext.get()
     flow_run = getattr(context, "flow_run", None)
-    if flow_run is None:
+    flow = getattr(context, "flow", None)
+    if context is None or flow_run is None or flow is None or flow.fn is not entry:
         return False
+    if flow.timeout_seconds or context.flow_run_suspension_request.is_requested():
+        return False  # the hook settles it outside the timeout; a suspended run resumes
     retries: int = flow_run.empirical_policy.retries or 0
     run_count: int = flow_run.run_count
     return run_count > retries  # Prefect's own rule (RetryFailedFlows)
@@ -251,7 +260,7 @@ def wrap_function(
                         call.extras["result"] = result
                         return result
                 except BaseException as exc:
-                    if _compensates_now(kind, call, exc):
+                    if _compensates_now(kind, call, exc, async_wrapper):
                         await run_off_loop(_compensate, call)
                     named = _on_error(kind, span, exc)
                     if named is not None:
@@ -326,7 +335,7 @@ def wrap_function(
                     call.extras["result"] = result  # for guards that act on success
                     return result
             except BaseException as exc:
-                if _compensates_now(kind, call, exc):
+                if _compensates_now(kind, call, exc, wrapper):
                     _compensate(call)
                 named = _on_error(kind, span, exc)
                 if named is not None:

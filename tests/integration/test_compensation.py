@@ -371,3 +371,37 @@ def test_a_run_prefect_retries_is_undone_once_its_last_attempt_failed(ledger: Le
     assert attempts == [0, 0, 0]
     assert [e["undo"] for e in undo.entries()] == ["attempt 3", "attempt 2", "attempt 1"]
     assert {e["run_state"] for e in undo.entries()} == {"RUNNING"}
+
+
+@governed_flow
+def failing_child() -> None:
+    boom()
+
+
+def test_a_flow_function_called_directly_does_not_undo_the_run_calling_it(
+    ledger: Ledger,
+) -> None:
+    """``.fn()`` runs inside the caller's flow run: its error is the caller's to handle."""
+
+    @governed_flow
+    def parent() -> str:
+        step("kept")
+        with pytest.raises(RuntimeError):
+            failing_child.fn()
+        return "handled"
+
+    state = parent(return_state=True)
+    assert state.is_completed()
+    assert undo.entries() == []
+
+
+def test_a_flow_with_a_timeout_is_undone_by_its_end_hook(ledger: Ledger) -> None:
+    """Its undo does not run inside (and cannot be cut by) the run's timeout."""
+
+    @governed_flow(timeout_seconds=60)
+    def timed() -> None:
+        noting_step("t")
+        boom()
+
+    assert timed(return_state=True).is_failed()
+    assert [e["undo"] for e in undo.entries()] == ["t"]

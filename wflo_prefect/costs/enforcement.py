@@ -218,7 +218,7 @@ def _reserve_on_windows(
         if time.monotonic() >= deadline:
             break
         time.sleep(pause)
-        pause = min(0.02, ttl / 10) or 0.02
+        pause = min(0.02, max(ttl / 10, 0.005))
         result = ledger.costs.reserve(requests, flow_run_id=who.flow_run_id)
     if isinstance(result, Refusal):
         _refused(result, bound, who)

@@ -216,6 +216,10 @@ def flush_tracing(timeout_millis: int = 30000) -> bool:
     return True if own is None else own.force_flush(timeout_millis)
 
 
+#: The W3C "random trace id" flag, which OpenTelemetry sets from 1.42 on.
+_RANDOM_TRACE_ID: int = getattr(TraceFlags, "RANDOM_TRACE_ID", 0)
+
+
 class IdsOnlyTracer(trace.Tracer):
     """Spans with real trace and span ids that record nothing: for spans that go nowhere.
 
@@ -241,9 +245,9 @@ class IdsOnlyTracer(trace.Tracer):
             trace_id, state = self._ids.generate_trace_id(), None
             decision = self._sampler.should_sample(None, trace_id, name).decision
             sampled = decision is Decision.RECORD_AND_SAMPLE
-            # As the SDK marks them: sampled or not, and the trace id is random.
+            # As the SDK marks them: sampled or not, and (SDK 1.42+) the trace id is random.
             flags = TraceFlags(
-                (TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT) | TraceFlags.RANDOM_TRACE_ID
+                (TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT) | _RANDOM_TRACE_ID
             )
         span_context = SpanContext(
             trace_id,
