@@ -290,8 +290,8 @@ def spans_leave_process() -> bool:
     """Whether wflo's spans go anywhere (an injected or global provider, or an exporter).
 
     Work done only for what a span shows (e.g. the budget left after an LLM call, a
-    ledger query) is skipped when they do not: the private provider's spans are kept
-    for their ids alone.
+    ledger query) is skipped when they do not: wflo's spans then keep their ids alone
+    (:class:`IdsOnlyTracer`).
     """
     get_tracer()
     return _leave
