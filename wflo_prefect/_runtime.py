@@ -8,6 +8,7 @@ Crashed is recorded as such even when the function itself returned.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
@@ -20,7 +21,7 @@ from typing import Any, Literal
 from opentelemetry.trace import Span, Status, StatusCode
 
 from wflo_prefect._offload import run_off_loop
-from wflo_prefect.governance import ExecutingGuard, GovernedCall, Guard
+from wflo_prefect.governance import NOTHING_TO_DO, ExecutingGuard, GovernedCall, Guard
 from wflo_prefect.ledger import get_ledger
 from wflo_prefect.observability import metrics
 from wflo_prefect.observability.correlation import Correlation, current_correlation
@@ -108,14 +109,8 @@ class _RunScope:
                     _flow_spans[run_id] = span.get_span_context()
         if self.kind == "flow":
             remember_traceparent(span)
-        attributes: dict[str, str] = {"wflo.kind": self.kind, "wflo.name": self.name}
-        if correlation.flow_run_id:
-            attributes["prefect.flow_run.id"] = correlation.flow_run_id
-        if correlation.task_run_id:
-            attributes["prefect.task_run.id"] = correlation.task_run_id
-        if self.operation:
-            attributes["wflo.operation"] = self.operation
-        span.set_attributes(attributes)
+        if span.is_recording():
+            span.set_attributes(self._attributes(correlation))
         payload: dict[str, Any] = {"operation": self.operation} if self.operation else {}
         audit = get_ledger().audit
         # A task's start and end are committed off its path (see ledger/audit_buffer.py);
@@ -126,6 +121,16 @@ class _RunScope:
             self.kind, f"{self.kind}_run.started", name=self.name, operation=self.operation
         )
         return call
+
+    def _attributes(self, correlation: Correlation) -> dict[str, str]:
+        attributes: dict[str, str] = {"wflo.kind": self.kind, "wflo.name": self.name}
+        if correlation.flow_run_id:
+            attributes["prefect.flow_run.id"] = correlation.flow_run_id
+        if correlation.task_run_id:
+            attributes["prefect.task_run.id"] = correlation.task_run_id
+        if self.operation:
+            attributes["wflo.operation"] = self.operation
+        return attributes
 
 
 def _log_run_event(kind: Kind, event: str, **fields: Any) -> None:
@@ -251,8 +256,7 @@ def wrap_function(
                 call = scope.start(span, args, kwargs)
                 try:
                     async with AsyncExitStack() as stack:
-                        for guard, value in guards:
-                            await stack.enter_async_context(guard.around_async(call, value))
+                        await _enter_async(stack, guards, call)
                         if executor is not None:
                             result = await executor[0].execute_async(call, executor[1])
                         else:
@@ -267,7 +271,7 @@ def wrap_function(
                         return named
                     raise
 
-        return async_wrapper
+        return _with_signature(async_wrapper, fn)
 
     if inspect.isasyncgenfunction(fn):
 
@@ -282,15 +286,14 @@ def wrap_function(
                 call = scope.start(span, args, kwargs)
                 try:
                     async with AsyncExitStack() as stack:
-                        for guard, value in guards:
-                            await stack.enter_async_context(guard.around_async(call, value))
+                        await _enter_async(stack, guards, call)
                         async for item in fn(*args, **kwargs):
                             yield item
                 except BaseException as exc:
                     _fail_span(span, exc)
                     raise
 
-        return async_gen_wrapper
+        return _with_signature(async_gen_wrapper, fn)
 
     if inspect.isgeneratorfunction(fn):
 
@@ -305,15 +308,14 @@ def wrap_function(
                 call = scope.start(span, args, kwargs)
                 try:
                     with ExitStack() as stack:
-                        for guard, value in guards:
-                            stack.enter_context(guard.around(call, value))
+                        _enter(stack, guards, call)
                         result = yield from fn(*args, **kwargs)
                         return result
                 except BaseException as exc:
                     _fail_span(span, exc)
                     raise
 
-        return gen_wrapper
+        return _with_signature(gen_wrapper, fn)
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -326,8 +328,7 @@ def wrap_function(
             call = scope.start(span, args, kwargs)
             try:
                 with ExitStack() as stack:
-                    for guard, value in guards:
-                        stack.enter_context(guard.around(call, value))
+                    _enter(stack, guards, call)
                     if executor is not None:
                         result = executor[0].execute(call, executor[1])
                     else:
@@ -342,6 +343,36 @@ def wrap_function(
                     return named
                 raise
 
+    return _with_signature(wrapper, fn)
+
+
+def _enter(stack: ExitStack, guards: tuple[tuple[Guard, Any], ...], call: GovernedCall) -> None:
+    """Enter each guard's scope for ``call``, in order; those with nothing to do are skipped."""
+    for guard, value in guards:
+        guarded = guard.around(call, value)
+        if guarded is not NOTHING_TO_DO:
+            stack.enter_context(guarded)
+
+
+async def _enter_async(
+    stack: AsyncExitStack, guards: tuple[tuple[Guard, Any], ...], call: GovernedCall
+) -> None:
+    """:func:`_enter` for a coroutine or async generator."""
+    for guard, value in guards:
+        guarded = guard.around_async(call, value)
+        if guarded is not NOTHING_TO_DO:
+            await stack.enter_async_context(guarded)
+
+
+def _with_signature(wrapper: Callable[..., Any], fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Give ``wrapper`` ``fn``'s signature, read once.
+
+    Prefect reads the signature of the function it calls several times per run (to
+    bind its parameters); on a wrapper each read would follow ``__wrapped__`` and walk
+    ``fn``'s code again. ``__wrapped__`` stays: source-based cache keys read ``fn``.
+    """
+    with contextlib.suppress(TypeError, ValueError):  # none to read (a builtin): as before
+        wrapper.__signature__ = inspect.signature(fn)  # type: ignore[attr-defined]
     return wrapper
 
 

@@ -29,6 +29,7 @@ from wflo_prefect.observability.correlation import Correlation
 
 __all__ = [
     "GOVERNANCE_KEYWORDS",
+    "NOTHING_TO_DO",
     "ExecutingGuard",
     "Governance",
     "GovernanceKeywords",
@@ -114,6 +115,11 @@ def _signature(fn: Callable[..., Any]) -> inspect.Signature:
     return inspect.signature(fn)
 
 
+#: What :meth:`Guard.around` returns for a call it has nothing to do around: the
+#: wrapper does not enter it, and the async path does not hand it to a worker thread.
+NOTHING_TO_DO: nullcontext[None] = nullcontext()
+
+
 class Guard(ABC):
     """A capability's hook around governed runs."""
 
@@ -140,7 +146,8 @@ class Guard(ABC):
         """The async variant; by default the sync context manager, entered and left in a
         worker thread so its blocking work (ledger writes, approval waits) never stops
         the event loop (see :mod:`wflo_prefect._offload`)."""
-        return _as_async(self.around(call, value))
+        scope = self.around(call, value)
+        return NOTHING_TO_DO if scope is NOTHING_TO_DO else _as_async(scope)
 
 
 class ExecutingGuard(Guard):

@@ -173,6 +173,57 @@ def test_global_policies_apply_to_every_governed_run(ledger: Ledger) -> None:
     assert release() == "shipped"
 
 
+@pytest.mark.parametrize("flow_kind", ["plain", "governed"])
+def test_a_global_policy_halts_a_task_that_declares_none(ledger: Ledger, flow_kind: str) -> None:
+    """A governed task with no policies of its own skips the policy scope, unless a
+    policy active for it (here a global one) is evaluated when a run starts."""
+    from prefect import flow
+
+    @governed_task(operation="refund")
+    def refund(order: str) -> str:
+        return order
+
+    def body() -> str:
+        return refund("o-1")
+
+    runner = governed_flow(body) if flow_kind == "governed" else flow(body)
+    assert runner() == "o-1"  # nothing active: the task runs
+    set_global_policies(
+        [
+            Policy(
+                name="no-refunds",
+                condition="kind == 'task' && operation == 'refund'",
+                actions=[Halt()],
+            )
+        ]
+    )
+    try:
+        state = runner(return_state=True)
+    finally:
+        set_global_policies([])
+    assert state.is_failed()
+    with pytest.raises(PolicyViolation):
+        state.result()
+
+
+def test_a_flows_policies_halt_its_tasks_that_declare_none(ledger: Ledger) -> None:
+    """Policies given to a governed flow are active for its tasks, which declare none."""
+
+    @governed_task(operation="delete")
+    def drop(table: str) -> str:
+        return table
+
+    @governed_flow(policies=[PROD_DELETE])
+    def cleanup(table: str) -> str:
+        return drop(table=table)
+
+    assert cleanup("staging_users") == "staging_users"
+    state = cleanup("prod_users", return_state=True)
+    assert state.is_failed()
+    with pytest.raises(PolicyViolation):
+        state.result()
+
+
 def test_cost_so_far_is_visible_to_later_policies(ledger: Ledger) -> None:
     """`cost` is the money already spent in the flow run, read from the ledger."""
     frugal = Policy(name="frugal", condition="cost > 0.01", actions=[Halt(reason="spent enough")])

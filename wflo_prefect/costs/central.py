@@ -29,6 +29,7 @@ __all__ = [
     "central_budgets_for",
     "central_budgets_of_run",
     "clear_central_cache",
+    "known_central_budgets",
     "read_central_budgets",
 ]
 
@@ -144,12 +145,17 @@ def central_budgets_of_run(
     """:func:`central_budgets_for` for a call in the flow run ``flow_run_id``: the
     attribution ``who()`` is built only on the run's first call (every governed task
     asks: for a run already seen the answer is one dictionary lookup)."""
-    if flow_run_id is not None:
-        with _cache_lock:
-            cached = _cache.get(flow_run_id)
-        if cached is not None:
-            return cached[1]
+    if flow_run_id is not None and (known := known_central_budgets(flow_run_id)) is not None:
+        return known
     return central_budgets_for(who())
+
+
+def known_central_budgets(flow_run_id: str) -> tuple[Budget, ...] | None:
+    """The central budgets already decided for the flow run ``flow_run_id``, or None if
+    they are not decided yet (no I/O: a cache lookup)."""
+    with _cache_lock:
+        cached = _cache.get(flow_run_id)
+    return None if cached is None else cached[1]
 
 
 def central_budgets_for(who: Attribution) -> tuple[Budget, ...]:

@@ -21,11 +21,11 @@ from wflo_prefect.costs.artifacts import publish_run_costs
 from wflo_prefect.costs.attribution import current_attribution
 from wflo_prefect.costs.blocks import WfloBudget
 from wflo_prefect.costs.budget import Budget
-from wflo_prefect.costs.central import central_budgets_of_run
+from wflo_prefect.costs.central import central_budgets_of_run, known_central_budgets
 from wflo_prefect.costs.context import use_budgets
 from wflo_prefect.costs.enforcement import register_budget
 from wflo_prefect.errors import ConfigurationError, InvalidArgumentError
-from wflo_prefect.governance import GovernedCall, Guard
+from wflo_prefect.governance import NOTHING_TO_DO, GovernedCall, Guard
 
 __all__ = ["BudgetGuard"]
 
@@ -76,6 +76,16 @@ class BudgetGuard(Guard):
         return items
 
     def around(self, call: GovernedCall, value: Any) -> AbstractContextManager[None]:
+        flow_run_id = call.correlation.flow_run_id
+        # A task with no budget of its own in a run whose central budgets are known to be
+        # none (its flow decided them): nothing to hold it to beyond its flow's.
+        if (
+            not value
+            and call.kind == "task"
+            and flow_run_id is not None
+            and known_central_budgets(flow_run_id) == ()
+        ):
+            return NOTHING_TO_DO
         return self._scope(call, value)
 
     @contextmanager
