@@ -34,8 +34,10 @@ def quiet_console() -> None:
 
 
 @contextlib.contextmanager
-def started_server(timeout: float = 180.0) -> Iterator[str]:
+def started_server(timeout: float = 180.0, cpus: set[int] | None = None) -> Iterator[str]:
     """`prefect server start` on a free loopback port with its own home; yields the API URL.
+
+    ``cpus``: the CPUs the server (and every process it starts) may run on.
 
     Sets ``PREFECT_API_URL`` (and a private ``PREFECT_HOME``) in this process's
     environment, so import Prefect only inside the block.
@@ -63,6 +65,7 @@ def started_server(timeout: float = 180.0) -> Iterator[str]:
                 str(port),
             ],
             env=env,
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
