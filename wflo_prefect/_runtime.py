@@ -3,7 +3,8 @@
 The decorators wrap the user's function with :func:`wrap_function`; Prefect's own
 state hooks (:func:`flow_end_hook`, :func:`task_end_hook`) record how the run
 ended, with the final Prefect state, so a run that Prefect marks Failed or
-Crashed is recorded as such even when the function itself returned.
+Crashed is recorded as such even when the function itself returned. A task whose
+function returned records its completion from the wrapper (see :func:`_task_returned`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from contextlib import AsyncExitStack, ExitStack
 from typing import Any, Literal
 
 from opentelemetry.trace import Span, Status, StatusCode
+from prefect.client.schemas.objects import State
+from prefect.context import TaskRunContext
+from prefect.states import is_state_iterable
 
 from wflo_prefect._offload import run_off_loop
 from wflo_prefect.governance import NOTHING_TO_DO, ExecutingGuard, GovernedCall, Guard
@@ -30,7 +34,7 @@ from wflo_prefect.observability.propagation import flow_run_parent_context, reme
 from wflo_prefect.observability.spans import under_span
 from wflo_prefect.observability.tracing import get_tracer
 
-__all__ = ["flow_end_hook", "task_end_hook", "wrap_function"]
+__all__ = ["flow_end_hook", "records_own_completion", "task_end_hook", "wrap_function"]
 
 Kind = Literal["flow", "task"]
 _log = get_logger("runs")
@@ -262,7 +266,6 @@ def wrap_function(
                         else:
                             result = await fn(*args, **kwargs)
                         call.extras["result"] = result
-                        return result
                 except BaseException as exc:
                     if _compensates_now(kind, call, exc, async_wrapper):
                         await run_off_loop(_compensate, call)
@@ -270,6 +273,9 @@ def wrap_function(
                     if named is not None:
                         return named
                     raise
+                if kind == "task":
+                    _task_returned(call, result, async_wrapper)
+                return result
 
         return _with_signature(async_wrapper, fn)
 
@@ -334,7 +340,6 @@ def wrap_function(
                     else:
                         result = fn(*args, **kwargs)
                     call.extras["result"] = result  # for guards that act on success
-                    return result
             except BaseException as exc:
                 if _compensates_now(kind, call, exc, wrapper):
                     _compensate(call)
@@ -342,6 +347,9 @@ def wrap_function(
                 if named is not None:
                     return named
                 raise
+            if kind == "task":
+                _task_returned(call, result, wrapper)
+            return result
 
     return _with_signature(wrapper, fn)
 
@@ -386,15 +394,69 @@ def _outcome(state: Any) -> str:
     return "failed"
 
 
+def records_own_completion(fn: Callable[..., Any]) -> bool:
+    """Whether a governed task's wrapper records its completion (see :func:`_task_returned`):
+    so for functions and coroutines; a generator's end is recorded by the end hook."""
+    return not (inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn))
+
+
+def _task_returned(call: GovernedCall, result: Any, entry: Callable[..., Any]) -> None:
+    """Record that a task run completed, when its function has returned.
+
+    A governed task's completion is recorded here rather than from a Prefect
+    ``on_completion`` hook: Prefect logs two lines for every hook call, more work than
+    the record itself, on every task. What this cannot know is left to the
+    ``on_failure`` hook: a returned state or states that do not complete the run, and a
+    run Prefect fails after its function returned (e.g. its result could not be stored:
+    then the failure follows the completion in the audit log). A task whose result came
+    from Prefect's cache did not run and records nothing. ``entry`` is the wrapper: a
+    task function called directly (``.fn()``) inside another task run is not that run.
+    """
+    run_id = call.correlation.task_run_id
+    if run_id is None or not _completes(result):
+        return
+    context = TaskRunContext.get()
+    if context is None or context.task.fn is not entry:
+        return
+    name = (result.name if isinstance(result, State) else None) or "Completed"
+    try:
+        _record_outcome("task", run_id, call.correlation, call.name, "completed", name, "COMPLETED")
+    except Exception:  # like a failing hook, it does not fail a run that succeeded
+        _log.exception("task_run.end_not_recorded", task_run_id=run_id)
+
+
+def _completes(result: Any) -> bool:
+    """Whether Prefect ends a task run that returned ``result`` Completed."""
+    if isinstance(result, State):
+        return result.is_completed()
+    if is_state_iterable(result):
+        return all(state.is_completed() for state in result)
+    return True
+
+
 def _record_end(kind: Kind, run_id: str, fallback: Correlation, state: Any, name: str) -> str:
+    return _record_outcome(
+        kind, run_id, fallback, name, _outcome(state), state.name, state.type.value, state.message
+    )
+
+
+def _record_outcome(
+    kind: Kind,
+    run_id: str,
+    fallback: Correlation,
+    name: str,
+    outcome: str,
+    state_name: str,
+    state_type: str,
+    message: str | None = None,
+) -> str:
     with _in_flight_lock:
         started = _in_flight.pop(run_id, None)
     correlation = started[0] if started else fallback
     duration = time.perf_counter() - started[1] if started else None
-    outcome = _outcome(state)
-    payload: dict[str, Any] = {"state": state.name, "state_type": state.type.value}
-    if state.message:
-        payload["message"] = state.message
+    payload: dict[str, Any] = {"state": state_name, "state_type": state_type}
+    if message:
+        payload["message"] = message
     if duration is not None:
         payload["duration_s"] = round(duration, 6)
     audit = get_ledger().audit
@@ -411,7 +473,7 @@ def _record_end(kind: Kind, run_id: str, fallback: Correlation, state: Any, name
         kind,
         f"{kind}_run.{outcome}",
         name=name,
-        state=state.name,
+        state=state_name,
         flow_run_id=correlation.flow_run_id,
         task_run_id=correlation.task_run_id,
         trace_id=correlation.trace_id,

@@ -28,7 +28,12 @@ import wflo_prefect.costs
 import wflo_prefect.policies
 import wflo_prefect.sandbox  # noqa: F401
 from wflo_prefect._prefect_compat import set_flow_entrypoint
-from wflo_prefect._runtime import flow_end_hook, task_end_hook, wrap_function
+from wflo_prefect._runtime import (
+    flow_end_hook,
+    records_own_completion,
+    task_end_hook,
+    wrap_function,
+)
 from wflo_prefect.errors import InvalidArgumentError
 from wflo_prefect.governance import Governance, GovernanceKeywords, governance
 
@@ -39,6 +44,8 @@ R = TypeVar("R")
 
 _FLOW_END_HOOKS = ("on_completion", "on_failure", "on_crashed", "on_cancellation")
 _TASK_END_HOOKS = ("on_completion", "on_failure")
+# A governed task function's wrapper records its completion itself (see _runtime).
+_TASK_FAILURE_HOOKS = ("on_failure",)
 
 
 def _merge_hooks(kwargs: dict[str, Any], names: Sequence[str], hook: Callable[..., None]) -> None:
@@ -81,7 +88,8 @@ def _govern(
     if kind == "flow":
         _merge_hooks(kwargs, _FLOW_END_HOOKS, flow_end_hook)
     else:
-        _merge_hooks(kwargs, _TASK_END_HOOKS, task_end_hook)
+        hooks = _TASK_FAILURE_HOOKS if records_own_completion(fn) else _TASK_END_HOOKS
+        _merge_hooks(kwargs, hooks, task_end_hook)
     return rules, wrapped, kwargs
 
 

@@ -117,6 +117,79 @@ def test_prefect_retries_still_work_and_each_attempt_is_audited(ledger: Ledger) 
     assert "task_run.failed" not in events
 
 
+def test_a_task_that_returns_a_failed_state_is_audited_failed(ledger: Ledger) -> None:
+    """A governed task records its own completion when its function returns, except
+    where the returned value is a state (or states) that fail the run."""
+    from prefect.states import Completed, Failed
+
+    @governed_task
+    def refuse() -> Any:
+        return Failed(message="refused")
+
+    @governed_task
+    def finish() -> Any:
+        return Completed(message="done", name="Done")
+
+    @governed_flow
+    def outcomes() -> None:
+        finish()
+        refuse()
+
+    state = outcomes(return_state=True)  # the failed state is refuse()'s value: no raise
+    events = [(e.event, e.payload.get("state")) for e in audit_trail(state)]
+    assert events[1:-1] == [
+        ("task_run.started", None),
+        ("task_run.completed", "Done"),
+        ("task_run.started", None),
+        ("task_run.failed", "Failed"),
+    ]
+    assert refuse.on_completion_hooks == []  # no Prefect hook call on every success
+
+
+def test_a_task_function_called_directly_inside_a_task_is_not_its_end(ledger: Ledger) -> None:
+    """``inner.fn()`` inside another task run shares that run's context: only the outer
+    task's return completes it, once, after the inner call."""
+    order: list[str] = []
+
+    @governed_task
+    def inner() -> str:
+        return "inner"
+
+    @governed_task
+    def outer() -> str:
+        value = inner.fn()
+        order.append("inner returned")
+        return value
+
+    @governed_flow
+    def nested() -> str:
+        return outer()
+
+    state = nested(return_state=True)
+    assert state.result() == "inner"
+    events = [e.event for e in audit_trail(state)]
+    assert events.count("task_run.completed") == 1
+    assert events[-2] == "task_run.completed"
+
+
+def test_an_async_task_records_its_completion(ledger: Ledger) -> None:
+    """A coroutine task's wrapper records its completion like a function's."""
+
+    @governed_task
+    async def double(x: int) -> int:
+        await asyncio.sleep(0)
+        return 2 * x
+
+    @governed_flow
+    async def twice() -> int:
+        return await double(await double(1))
+
+    state = asyncio.run(twice(return_state=True))
+    assert state.result() == 4
+    events = [(e.event, "duration_s" in e.payload) for e in audit_trail(state)]
+    assert events.count(("task_run.completed", True)) == 2
+
+
 def test_submit_and_map_work(ledger: Ledger) -> None:
     """.submit() and .map() run governed tasks concurrently and audit each."""
 
