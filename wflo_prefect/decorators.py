@@ -28,12 +28,8 @@ import wflo_prefect.costs
 import wflo_prefect.policies
 import wflo_prefect.sandbox  # noqa: F401
 from wflo_prefect._prefect_compat import set_flow_entrypoint
-from wflo_prefect._runtime import (
-    flow_end_hook,
-    records_own_completion,
-    task_end_hook,
-    wrap_function,
-)
+from wflo_prefect._run_end import flow_end_hook, records_own_completion, task_end_hook
+from wflo_prefect._runtime import wrap_function
 from wflo_prefect.errors import InvalidArgumentError
 from wflo_prefect.governance import Governance, GovernanceKeywords, governance
 
@@ -44,7 +40,7 @@ R = TypeVar("R")
 
 _FLOW_END_HOOKS = ("on_completion", "on_failure", "on_crashed", "on_cancellation")
 _TASK_END_HOOKS = ("on_completion", "on_failure")
-# A governed task function's wrapper records its completion itself (see _runtime).
+# A governed task function's wrapper records its completion itself (see _run_end).
 _TASK_FAILURE_HOOKS = ("on_failure",)
 
 

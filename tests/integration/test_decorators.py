@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import inspect
 import json
-from typing import Any
+from typing import Any, Literal
 
+import pydantic
 import pytest
 from prefect import Flow, Task
 from prefect.cache_policies import INPUTS
@@ -188,6 +190,84 @@ def test_an_async_task_records_its_completion(ledger: Ledger) -> None:
     assert state.result() == 4
     events = [(e.event, "duration_s" in e.payload) for e in audit_trail(state)]
     assert events.count(("task_run.completed", True)) == 2
+
+
+class _Order(pydantic.BaseModel):
+    id: int
+    placed: datetime.date
+
+
+def test_parameter_schemas_match_prefects_under_postponed_annotations() -> None:
+    """This module postpones annotations (strings until evaluated); Prefect evaluates
+    them for parameter schemas. A governed flow's and task's schemas are a plain one's."""
+    from prefect import flow, task
+    from prefect.utilities.callables import parameter_schema
+
+    def ship(
+        order: _Order, mode: Literal["air", "sea"] = "sea", when: datetime.date | None = None
+    ) -> None:
+        return None
+
+    assert governed_flow(ship).parameters == flow(ship).parameters
+    assert parameter_schema(governed_task(ship).fn) == parameter_schema(task(ship).fn)
+    assert governed_flow(ship).parameters.properties["order"] != {"title": "order", "position": 0}
+
+
+def test_a_task_calling_its_own_fn_completes_once(ledger: Ledger) -> None:
+    """``walk.fn()`` inside walk's own run is not the run's end: one completion, with
+    the outer call's duration; an inner return before an outer failure is no completion."""
+
+    @governed_task
+    def walk(n: int) -> int:
+        return 0 if n == 0 else 1 + walk.fn(n - 1)
+
+    @governed_task
+    def stumble(n: int) -> None:
+        if n:
+            stumble.fn(0)
+            raise ValueError("after the inner call returned")
+
+    @governed_flow
+    def nested() -> int:
+        steps = walk(2)
+        stumble(1)
+        return steps
+
+    state = nested(return_state=True)
+    assert state.is_failed()
+    events = audit_trail(state)
+    walked = [e for e in events if e.task_name == "walk" and e.outcome]
+    assert [(e.event, "duration_s" in e.payload) for e in walked] == [("task_run.completed", True)]
+    stumbled = [e.event for e in events if e.task_name == "stumble" and e.outcome]
+    assert stumbled == ["task_run.failed"]
+
+
+def test_a_renamed_task_counts_its_completions_and_failures_under_one_name(
+    ledger: Ledger,
+) -> None:
+    """``with_options(name=...)``: completions and failures are both counted (and
+    logged) under the name the run has."""
+    from wflo_prefect.observability import metrics
+
+    @governed_task
+    def check(ok: bool) -> bool:
+        if not ok:
+            raise ValueError("not ok")
+        return ok
+
+    renamed = check.with_options(name="check-v2")
+
+    @governed_flow
+    def both() -> None:
+        renamed(True)
+        renamed(False)
+
+    def counted(outcome: str) -> float:
+        return metrics.TASK_EXECUTIONS.labels("check-v2", outcome)._value.get()
+
+    before = counted("completed"), counted("failed")
+    assert both(return_state=True).is_failed()
+    assert (counted("completed"), counted("failed")) == (before[0] + 1, before[1] + 1)
 
 
 def test_submit_and_map_work(ledger: Ledger) -> None:

@@ -72,9 +72,22 @@ def test_a_task_without_budgets_skips_the_budget_scope_once_its_runs_are_known(
         assert own in active_budgets()
 
 
-def test_a_governed_functions_signature_is_read_once_and_is_its_own() -> None:
-    task = governed_task(refund)
-    assert inspect.signature(task.fn) == inspect.signature(refund)
+def pay(order, amount=5, *, reason=""):  # type: ignore[no-untyped-def]
+    """No annotations: nothing postponed (this module postpones its own)."""
+    return order
+
+
+def test_a_governed_tasks_signature_is_read_once_and_is_its_own() -> None:
+    task = governed_task(pay)
+    assert inspect.signature(task.fn) == inspect.signature(pay)
     assert inspect.signature(task.fn) is inspect.signature(task.fn)  # not walked again
-    assert inspect.unwrap(task.fn) is refund  # source-based cache keys still read refund
+    assert inspect.unwrap(task.fn) is pay  # source-based cache keys still read pay
     assert task.fn("o-2", reason="late") == "o-2"
+
+
+def test_postponed_annotations_keep_prefects_own_signature_reading() -> None:
+    """A signature set on the wrapper is returned as is, never evaluated: a function
+    with string annotations is left to Prefect, which evaluates them for its schemas."""
+    task = governed_task(refund)
+    assert "__signature__" not in vars(task.fn)
+    assert inspect.signature(task.fn, eval_str=True) == inspect.signature(refund, eval_str=True)
