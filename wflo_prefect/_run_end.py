@@ -17,14 +17,14 @@ import threading
 import time
 from collections.abc import Callable
 from contextvars import ContextVar, Token
-from typing import Any, Literal
+from typing import Any
 
 from opentelemetry.trace import SpanContext
 from prefect.client.schemas.objects import State
 from prefect.context import TaskRunContext
 from prefect.states import is_state_iterable
 
-from wflo_prefect.governance import GovernedCall
+from wflo_prefect.governance import GovernedCall, Kind
 from wflo_prefect.ledger import get_ledger
 from wflo_prefect.observability import metrics
 from wflo_prefect.observability.correlation import Correlation
@@ -43,7 +43,6 @@ __all__ = [
     "task_returned",
 ]
 
-Kind = Literal["flow", "task"]
 _log = get_logger("runs")
 _stdlib_log = logging.getLogger("wflo_prefect.runs")
 

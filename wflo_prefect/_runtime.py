@@ -11,7 +11,7 @@ import functools
 import inspect
 from collections.abc import AsyncIterator, Callable, Generator
 from contextlib import AsyncExitStack, ExitStack
-from typing import Any, Literal
+from typing import Any
 
 from opentelemetry.trace import Span, Status, StatusCode
 
@@ -24,7 +24,7 @@ from wflo_prefect._run_end import (
     settle_compensations,
     task_returned,
 )
-from wflo_prefect.governance import NOTHING_TO_DO, ExecutingGuard, GovernedCall, Guard
+from wflo_prefect.governance import NOTHING_TO_DO, ExecutingGuard, GovernedCall, Guard, Kind
 from wflo_prefect.ledger import get_ledger
 from wflo_prefect.observability import metrics
 from wflo_prefect.observability.correlation import Correlation, current_correlation
@@ -34,7 +34,6 @@ from wflo_prefect.observability.tracing import get_tracer
 
 __all__ = ["wrap_function"]
 
-Kind = Literal["flow", "task"]
 _log = get_logger("runs")
 
 _CONTROL_FLOW = ("Pause", "Abort", "Terminat", "Cancel")
